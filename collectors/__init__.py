@@ -1,0 +1,23 @@
+"""Collectors, one package or module per source kind.
+
+Each exposes ``sources(config) -> list[Source]``; :func:`build_sources` gathers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from collectors import postgres
+from collectors.base import Source
+from monitor.config import Config
+
+SOURCE_FACTORIES: list[Callable[[Config], list[Source]]] = [
+    postgres.sources,
+]
+
+
+def build_sources(config: Config) -> list[Source]:
+    out: list[Source] = []
+    for factory in SOURCE_FACTORIES:
+        out.extend(factory(config))
+    return out

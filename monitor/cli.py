@@ -1,0 +1,155 @@
+"""The ``monitor`` command line: run, once, check, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from monitor import __version__
+from monitor.config import Config, ConfigError, load_config
+from monitor.logging import configure_logging
+from monitor.redact import redact
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch databases, caches and real-user performance; page when it slips.",
+    )
+    parser.add_argument("--version", action="version", version=f"app-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-c",
+            "--config",
+            help="YAML configuration file (default: $MONITOR_CONFIG, else the environment)",
+        )
+
+    run = sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT")
+    with_config(run)
+    once = sub.add_parser("once", help="run every collector once and print the result")
+    with_config(once)
+    once.add_argument("--format", choices=["prometheus", "json", "table"], default="prometheus")
+    once.add_argument("--notify", action="store_true", help="send what would fire")
+    check = sub.add_parser("check", help="validate the config and try every target")
+    with_config(check)
+    demo = sub.add_parser("demo", help="run against a throwaway local PostgreSQL")
+    demo.add_argument("--listen", default="127.0.0.1:9187")
+    demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s)")
+    demo.add_argument("--no-replica", action="store_true")
+    return parser
+
+
+def _load(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print("invalid configuration:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {redact(line)}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    return asyncio.run(_run_daemon(config))
+
+
+async def _run_daemon(config: Config) -> int:
+    from monitor.daemon import Daemon
+
+    return await Daemon(config).run()
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    return asyncio.run(_once(config, args.format, args.notify))
+
+
+async def _once(config: Config, fmt: str, notify: bool) -> int:
+    from collectors import build_sources
+    from monitor.components import Context, build_components
+    from monitor.exposition import Exposition
+    from monitor.once import collect_once, render
+    from monitor.store import SnapshotStore
+
+    store = SnapshotStore()
+    exposition = Exposition(store)
+    sources = build_sources(config)
+    components = build_components(Context(config, store, exposition))
+    try:
+        snapshots = await collect_once(sources, store)
+    finally:
+        for source in sources:
+            await source.close()
+    print(render(snapshots, exposition, fmt))
+    for component in components:
+        report = getattr(component, "report_once", None)
+        if report is not None:
+            await report(notify=notify)
+    return EXIT_OK if all(s.ok for s in snapshots) else EXIT_FAILED
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    return asyncio.run(_check(config))
+
+
+async def _check(config: Config) -> int:
+    from collectors import build_sources
+    from monitor.components import Context, build_components
+    from monitor.exposition import Exposition
+    from monitor.once import check_all, format_check
+    from monitor.store import SnapshotStore
+
+    print(f"{'ok':<5} {'config':<32} valid")
+    store = SnapshotStore()
+    sources = build_sources(config)
+    components = build_components(Context(config, store, Exposition(store)))
+    try:
+        results = await check_all(sources, components)
+    finally:
+        for source in sources:
+            await source.close()
+    if not results:
+        print(f"{'warn':<5} {'targets':<32} no targets configured")
+    for result in results:
+        for line in format_check(result):
+            print(redact(line))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(listen=args.listen, duration=args.duration, replica=not args.no_replica)
+
+
+COMMANDS = {"run": cmd_run, "once": cmd_once, "check": cmd_check, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging()
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_FAILED
+    except Exception as exc:
+        structlog.get_logger("monitor").error("fatal error", error=redact(repr(exc)))
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

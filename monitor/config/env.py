@@ -1,0 +1,159 @@
+"""Configuration from the environment alone, following Heroku's conventions.
+
+=============================  ==================================================
+variable                       becomes
+=============================  ==================================================
+DATABASE_URL                   postgres target ``primary``
+HEROKU_POSTGRESQL_<COLOR>_URL  postgres target ``<color>`` (skipped when it is the
+                               same database as DATABASE_URL)
+PGBOUNCER_URL                  pgbouncer target ``pgbouncer``
+REDIS_TLS_URL / REDIS_URL      redis target ``redis`` (the TLS URL wins)
+MEMCACHIER_SERVERS (+ _USERNAME, _PASSWORD)   memcached target ``memcachier``
+CRUX_API_KEY + MONITOR_ORIGINS CrUX field data for those origins
+PSI_API_KEY + MONITOR_PSI_URLS PageSpeed Insights lab runs
+MONITOR_PROBE_URLS             one HTTP probe per URL
+SLACK_WEBHOOK_URL              receiver ``slack`` (warning and critical)
+PAGERDUTY_ROUTING_KEY          receiver ``pagerduty`` (critical)
+PORT / MONITOR_LISTEN          http.listen (``0.0.0.0:$PORT``)
+METRICS_AUTH_TOKEN             bearer token for /metrics
+REMOTE_WRITE_URL (+ _USERNAME, _PASSWORD, _BEARER_TOKEN)  remote_write push
+MONITOR_STATE_URL              state store; on Heroku (``$DYNO`` set) it defaults to
+                               DATABASE_URL, because a dyno's disk is wiped daily
+MONITOR_INTERVAL               default collection interval (``15s``)
+=============================  ==================================================
+
+Lists (origins, URLs) are separated by commas or white space.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+_COLOR_URL = re.compile(r"^HEROKU_POSTGRESQL_(?P<color>[A-Z0-9_]+)_URL$")
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in re.split(r"[\s,]+", value or "") if v]
+
+
+def _same_database(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.hostname, pa.port, pa.path, pa.username) == (
+        pb.hostname,
+        pb.port,
+        pb.path,
+        pb.username,
+    )
+
+
+def _probe_name(url: str, taken: set[str]) -> str:
+    parts = urlsplit(url)
+    base = re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{parts.hostname}{parts.path}".rstrip("/"))
+    base = base.strip("_")[:55] or "probe"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """A raw config document built from environment variables (validated later)."""
+    env = {k: v for k, v in environ.items() if v != ""}
+    doc: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+
+    if "MONITOR_INTERVAL" in env:
+        doc["interval"] = env["MONITOR_INTERVAL"]
+
+    postgres: list[dict[str, str]] = []
+    database_url = env.get("DATABASE_URL")
+    if database_url:
+        postgres.append({"name": "primary", "url": database_url})
+    for key in sorted(env):
+        m = _COLOR_URL.match(key)
+        if not m:
+            continue
+        url = env[key]
+        if database_url and _same_database(url, database_url):
+            continue
+        postgres.append({"name": m["color"].lower(), "url": url})
+    if postgres:
+        targets["postgres"] = postgres
+
+    if "PGBOUNCER_URL" in env:
+        targets["pgbouncer"] = [{"name": "pgbouncer", "url": env["PGBOUNCER_URL"]}]
+
+    redis_url = env.get("REDIS_TLS_URL") or env.get("REDIS_URL")
+    if redis_url:
+        targets["redis"] = [{"name": "redis", "url": redis_url}]
+
+    if "MEMCACHIER_SERVERS" in env:
+        memcached: dict[str, str] = {"name": "memcachier", "servers": env["MEMCACHIER_SERVERS"]}
+        if "MEMCACHIER_USERNAME" in env:
+            memcached["username"] = env["MEMCACHIER_USERNAME"]
+        if "MEMCACHIER_PASSWORD" in env:
+            memcached["password"] = env["MEMCACHIER_PASSWORD"]
+        targets["memcached"] = [memcached]
+
+    if "CRUX_API_KEY" in env:
+        targets["crux"] = {
+            "api_key": env["CRUX_API_KEY"],
+            "origins": _split(env.get("MONITOR_ORIGINS")),
+        }
+
+    if "MONITOR_PSI_URLS" in env:
+        psi: dict[str, Any] = {"urls": _split(env["MONITOR_PSI_URLS"])}
+        if "PSI_API_KEY" in env:
+            psi["api_key"] = env["PSI_API_KEY"]
+        targets["psi"] = psi
+
+    probe_urls = _split(env.get("MONITOR_PROBE_URLS"))
+    if probe_urls:
+        taken: set[str] = set()
+        targets["http"] = [{"name": _probe_name(u, taken), "url": u} for u in probe_urls]
+
+    if targets:
+        doc["targets"] = targets
+
+    http: dict[str, Any] = {}
+    if "MONITOR_LISTEN" in env:
+        http["listen"] = env["MONITOR_LISTEN"]
+    elif "PORT" in env:
+        http["listen"] = f"0.0.0.0:{env['PORT']}"
+    if "METRICS_AUTH_TOKEN" in env:
+        http["auth_token"] = env["METRICS_AUTH_TOKEN"]
+    if http:
+        doc["http"] = http
+
+    if "REMOTE_WRITE_URL" in env:
+        remote: dict[str, str] = {"url": env["REMOTE_WRITE_URL"]}
+        for suffix in ("username", "password", "bearer_token"):
+            key = f"REMOTE_WRITE_{suffix.upper()}"
+            if key in env:
+                remote[suffix] = env[key]
+        doc["remote_write"] = remote
+
+    state_url = env.get("MONITOR_STATE_URL")
+    if state_url is None and "DYNO" in env and database_url:
+        state_url = database_url
+    if state_url:
+        doc["state"] = {"url": state_url}
+
+    receivers: dict[str, Any] = {}
+    routes: list[dict[str, Any]] = []
+    if "PAGERDUTY_ROUTING_KEY" in env:
+        receivers["pagerduty"] = {"type": "pagerduty", "routing_key": env["PAGERDUTY_ROUTING_KEY"]}
+    if "SLACK_WEBHOOK_URL" in env:
+        receivers["slack"] = {"type": "slack", "webhook_url": env["SLACK_WEBHOOK_URL"]}
+    if receivers:
+        critical = [n for n in ("pagerduty", "slack") if n in receivers]
+        routes.append({"match": {"severity": "critical"}, "receivers": critical})
+        if "slack" in receivers:
+            routes.append({"match": {"severity": "warning"}, "receivers": ["slack"]})
+        doc["receivers"] = receivers
+        doc["routes"] = routes
+    return doc

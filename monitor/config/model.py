@@ -1,0 +1,130 @@
+"""The root configuration object."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Self
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from monitor.config.alerting import Receiver, Route, RuleConfig, Silence
+from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
+from monitor.config.postgres import PostgresTarget
+from monitor.config.types import Duration, ListenAddress, Model, SecretHttpUrl, parse_listen
+from monitor.config.web import CruxConfig, HttpProbeTarget, PsiConfig
+
+
+class HttpConfig(Model):
+    """The daemon's own HTTP server (/metrics, /healthz, /alerts, /vitals)."""
+
+    listen: ListenAddress = "0.0.0.0:9187"
+    auth_token: SecretStr | None = None
+    """Bearer token required on /metrics and /alerts when set."""
+    username: str | None = None
+    password: SecretStr | None = None
+    """HTTP basic auth on /metrics and /alerts when both are set."""
+
+    @model_validator(mode="after")
+    def _basic_pair(self) -> Self:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password must be set together for basic auth")
+        return self
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+
+class RemoteWriteConfig(Model):
+    """Push samples with the Prometheus remote_write protocol (worker dynos)."""
+
+    url: SecretHttpUrl
+    username: str | None = None
+    password: SecretStr | None = None
+    bearer_token: SecretStr | None = None
+    interval: Duration = 30.0
+    timeout: Duration = 10.0
+
+
+class StateConfig(Model):
+    """Where alert state and the delivery outbox live."""
+
+    url: str = "sqlite:///monitor-state.db"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://")):
+            raise ValueError("expected sqlite:///path or a postgresql:// URL")
+        return value
+
+
+class TargetsConfig(Model):
+    postgres: tuple[PostgresTarget, ...] = ()
+    pgbouncer: tuple[PgBouncerTarget, ...] = ()
+    redis: tuple[RedisTarget, ...] = ()
+    memcached: tuple[MemcachedTarget, ...] = ()
+    crux: CruxConfig | None = None
+    psi: PsiConfig | None = None
+    http: tuple[HttpProbeTarget, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        problems = []
+        for kind in ("postgres", "pgbouncer", "redis", "memcached", "http"):
+            seen: set[str] = set()
+            for target in getattr(self, kind):
+                if target.name in seen:
+                    problems.append(f"targets.{kind}: duplicate target name {target.name!r}")
+                seen.add(target.name)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class Config(Model):
+    """Everything the daemon needs, validated and frozen before anything starts."""
+
+    interval: Duration = 15.0
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    remote_write: RemoteWriteConfig | None = None
+    state: StateConfig = Field(default_factory=StateConfig)
+    targets: TargetsConfig = Field(default_factory=TargetsConfig)
+    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    routes: tuple[Route, ...] = ()
+    silences: tuple[Silence, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _routes_name_receivers(self) -> Self:
+        for i, route in enumerate(self.routes):
+            for name in route.receivers:
+                if name not in self.receivers:
+                    raise ValueError(f"routes[{i}]: unknown receiver {name!r}")
+        return self
+
+    def secrets(self) -> Iterator[str]:
+        """Every secret value in the configuration, for log redaction."""
+        yield from _secrets_in(self)
+
+
+def _secrets_in(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        yield secret
+        if "://" in secret:
+            with contextlib.suppress(ValueError):
+                password = urlsplit(secret).password
+                if password:
+                    yield unquote(password)
+    elif isinstance(value, Model):
+        for name in type(value).model_fields:
+            yield from _secrets_in(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secrets_in(item)
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        for item in value:
+            yield from _secrets_in(item)
