@@ -52,12 +52,16 @@ class Component:
 
 ComponentFactory = Callable[[Context], Sequence[Component]]
 
-COMPONENT_FACTORIES: list[ComponentFactory] = []
-"""Filled by the packages that provide components (see :func:`build_components`)."""
+def component_factories() -> list[ComponentFactory]:
+    """Every package that provides components adds its factory here.
+
+    Imported lazily so that the config and collectors never depend on the components.
+    """
+    return []
 
 
 def build_components(context: Context) -> list[Component]:
     out: list[Component] = []
-    for factory in COMPONENT_FACTORIES:
+    for factory in component_factories():
         out.extend(factory(context))
     return out
