@@ -58,7 +58,6 @@ def init_sentry(environ: Mapping[str, str] | None = None) -> bool:
         release=release_from_env(environ),
         environment=environ.get("SENTRY_ENVIRONMENT", "production"),
         include_local_variables=False,
-        send_default_pii=False,
         before_send=scrub_event,
         before_breadcrumb=scrub_event,
         integrations=[AsyncioIntegration(), LoggingIntegration(event_level=None)],
