@@ -10,7 +10,10 @@ PGBOUNCER_URL                  pgbouncer target ``pgbouncer``
 REDIS_TLS_URL / REDIS_URL      redis target ``redis`` (the TLS URL wins)
 MEMCACHIER_SERVERS (+ _USERNAME, _PASSWORD)   memcached target ``memcachier``
 CRUX_API_KEY + MONITOR_ORIGINS CrUX field data for those origins
-PSI_API_KEY + MONITOR_PSI_URLS PageSpeed Insights lab runs
+PSI_API_KEY + MONITOR_PSI_URLS PageSpeed Insights lab runs (the key defaults to
+                               CRUX_API_KEY)
+MONITOR_VITALS_ORIGINS         browser beacons on POST /vitals from these origins
+  (+ MONITOR_VITALS_ROUTES)    (route patterns such as /products/:id)
 MONITOR_PROBE_URLS             one HTTP probe per URL
 SLACK_WEBHOOK_URL              receiver ``slack`` (warning and critical)
 PAGERDUTY_ROUTING_KEY          receiver ``pagerduty`` (critical)
@@ -107,9 +110,18 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
     if "MONITOR_PSI_URLS" in env:
         psi: dict[str, Any] = {"urls": _split(env["MONITOR_PSI_URLS"])}
-        if "PSI_API_KEY" in env:
-            psi["api_key"] = env["PSI_API_KEY"]
+        psi_key = env.get("PSI_API_KEY") or env.get("CRUX_API_KEY")
+        if psi_key:
+            psi["api_key"] = psi_key
         targets["psi"] = psi
+
+    if "MONITOR_VITALS_ORIGINS" in env:
+        rum: dict[str, Any] = {"allowed_origins": _split(env["MONITOR_VITALS_ORIGINS"])}
+        if "MONITOR_VITALS_ROUTES" in env:
+            rum["routes"] = _split(env["MONITOR_VITALS_ROUTES"])
+        if "DYNO" in env:
+            rum["trusted_proxy_hops"] = 1  # the Heroku router appends the client address
+        targets["rum"] = rum
 
     probe_urls = _split(env.get("MONITOR_PROBE_URLS"))
     if probe_urls:

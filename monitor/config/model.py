@@ -13,7 +13,7 @@ from monitor.config.alerting import Receiver, Route, RuleConfig, Silence
 from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
 from monitor.config.postgres import PostgresTarget
 from monitor.config.types import Duration, ListenAddress, Model, SecretHttpUrl, parse_listen
-from monitor.config.web import CruxConfig, HttpProbeTarget, PsiConfig
+from monitor.config.web import CruxConfig, HttpProbeTarget, PsiConfig, RumConfig
 
 
 class HttpConfig(Model):
@@ -69,6 +69,7 @@ class TargetsConfig(Model):
     crux: CruxConfig | None = None
     psi: PsiConfig | None = None
     http: tuple[HttpProbeTarget, ...] = ()
+    rum: RumConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
