@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.config.alerting import Receiver, Route, RuleConfig, Silence
+from monitor.config.alerting import Receiver, Route, RuleList, Silence
 from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
 from monitor.config.postgres import PostgresTarget
 from monitor.config.types import Duration, ListenAddress, Model, SecretHttpUrl, parse_listen
@@ -52,6 +52,10 @@ class StateConfig(Model):
     """Where alert state and the delivery outbox live."""
 
     url: str = "sqlite:///monitor-state.db"
+    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``
+    or a ``postgresql://`` URL (leader election with an advisory lock)."""
+    lock_retry: Duration = 5.0
+    """How often a daemon that is not the alerting leader tries to become it."""
 
     @field_validator("url")
     @classmethod
@@ -96,7 +100,7 @@ class Config(Model):
     receivers: dict[str, Receiver] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
-    rules: tuple[RuleConfig, ...] = ()
+    rules: RuleList = ()
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:
