@@ -31,7 +31,7 @@ _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def _duration_or_zero(value: Any) -> float:
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, int | float):  # bool is an int too
         raise ValueError(f"a duration needs a unit: write '{value}s' (or ms, m, h)")
     return parse_duration(value)
 
@@ -89,6 +89,10 @@ Template = Annotated[str, AfterValidator(_template)]
 # --------------------------------------------------------------------------------------
 
 
+def _identity_severity() -> dict[Severity, PagerDutySeverity]:
+    return {"critical": "critical", "warning": "warning", "info": "info"}
+
+
 class _ReceiverBase(Model):
     send_resolved: bool = True
     """Send a message when an alert resolves (on by default for every receiver)."""
@@ -102,9 +106,7 @@ class PagerDutyReceiver(_ReceiverBase):
     type: Literal["pagerduty"]
     routing_key: SecretStr
     url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
-    severity_map: dict[Severity, PagerDutySeverity] = Field(
-        default_factory=lambda: {"critical": "critical", "warning": "warning", "info": "info"}
-    )
+    severity_map: dict[Severity, PagerDutySeverity] = Field(default_factory=_identity_severity)
     client: str = "app-monitor"
     client_url: HttpUrl | None = None
     min_interval: OptionalDuration = 0.0
@@ -190,7 +192,9 @@ def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)")
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
+        ) from None
     return value
 
 
