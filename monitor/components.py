@@ -57,7 +57,9 @@ def component_factories() -> list[ComponentFactory]:
 
     Imported lazily so that the config and collectors never depend on the components.
     """
-    return []
+    from monitor import remote_write
+
+    return [remote_write.components]
 
 
 def build_components(context: Context) -> list[Component]:
