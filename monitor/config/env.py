@@ -17,9 +17,11 @@ MONITOR_VITALS_ORIGINS         browser beacons on POST /vitals from these origin
 MONITOR_PROBE_URLS             one HTTP probe per URL
 SLACK_WEBHOOK_URL              receiver ``slack`` (warning and critical)
 PAGERDUTY_ROUTING_KEY          receiver ``pagerduty`` (critical)
-PORT / MONITOR_LISTEN          http.listen (``0.0.0.0:$PORT``)
+PORT / MONITOR_LISTEN          http.listen (``0.0.0.0:$PORT``; ``127.0.0.1:9187`` on a
+                               Heroku dyno without $PORT, i.e. a worker)
 METRICS_AUTH_TOKEN             bearer token for /metrics
-REMOTE_WRITE_URL (+ _USERNAME, _PASSWORD, _BEARER_TOKEN)  remote_write push
+REMOTE_WRITE_URL (+ _USERNAME, _PASSWORD, _BEARER_TOKEN, _INTERVAL,
+  _MAX_QUEUE_SAMPLES)          remote_write push
 MONITOR_STATE_URL              state store; on Heroku (``$DYNO`` set) it defaults to
                                DATABASE_URL, because a dyno's disk is wiped daily
 MONITOR_INTERVAL               default collection interval (``15s``)
@@ -136,6 +138,9 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         http["listen"] = env["MONITOR_LISTEN"]
     elif "PORT" in env:
         http["listen"] = f"0.0.0.0:{env['PORT']}"
+    elif "DYNO" in env:
+        # a worker dyno receives no HTTP: keep /metrics off the dyno network
+        http["listen"] = "127.0.0.1:9187"
     if "METRICS_AUTH_TOKEN" in env:
         http["auth_token"] = env["METRICS_AUTH_TOKEN"]
     if http:
@@ -143,7 +148,7 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
     if "REMOTE_WRITE_URL" in env:
         remote: dict[str, str] = {"url": env["REMOTE_WRITE_URL"]}
-        for suffix in ("username", "password", "bearer_token"):
+        for suffix in ("username", "password", "bearer_token", "interval", "max_queue_samples"):
             key = f"REMOTE_WRITE_{suffix.upper()}"
             if key in env:
                 remote[suffix] = env[key]
