@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collectors import postgres
+from collectors import crux, memcached, pgbouncer, postgres, redis_cache
 from collectors.base import Source
 from monitor.config import Config
 
 SOURCE_FACTORIES: list[Callable[[Config], list[Source]]] = [
     postgres.sources,
+    pgbouncer.sources,
+    redis_cache.sources,
+    memcached.sources,
+    crux.sources,
 ]
 
 
