@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument("--notify", action="store_true", help="send what would fire")
     check = sub.add_parser("check", help="validate the config and try every target")
     with_config(check)
+    check.add_argument(
+        "--config-only",
+        action="store_true",
+        help="validate the configuration and stop, connecting to nothing (Heroku release phase)",
+    )
     demo = sub.add_parser("demo", help="run against a throwaway local PostgreSQL")
     demo.add_argument("--listen", default="127.0.0.1:9187")
     demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s)")
@@ -101,6 +107,13 @@ async def _once(config: Config, fmt: str, notify: bool) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    if args.config_only:
+        print(f"{'ok':<5} {'config':<32} valid")
+        if "DYNO" in os.environ and config.state.url.startswith("sqlite:"):
+            # a dyno's disk is wiped at least daily: alert state would be lost with it
+            detail = "SQLite on a Heroku dyno is wiped daily; set MONITOR_STATE_URL"
+            print(f"{'warn':<5} {'state':<32} {detail}")
+        return EXIT_OK
     return asyncio.run(_check(config))
 
 
