@@ -65,12 +65,15 @@ class AdminConsole:
         self._lock = asyncio.Lock()
         self._notices: list[str] = []
         self._closer = BackgroundCloser()
+        self.connects = 0
+        """Connections opened so far (a reconnect after a restart adds one)."""
 
     async def _connect(self) -> Connection:
         async with asyncio.timeout(self._target.connect_timeout + 1.0):
             conn = await psycopg.AsyncConnection.connect(
                 self._target.dsn(), **connection_kwargs(self._target)
             )
+        self.connects += 1
         conn.add_notice_handler(lambda diag: self._notices.append(diag.message_primary or ""))
         return conn
 
