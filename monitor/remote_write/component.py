@@ -196,7 +196,11 @@ class RemoteWriteComponent(Component):
             chunk.body = encode(chunk, self.reader.metadata.values() if with_metadata else ())
             if with_metadata:
                 self._last_metadata = now
-        result = await self.client.send(chunk.body)
+        self.queue.sending = True
+        try:
+            result = await self.client.send(chunk.body)
+        finally:
+            self.queue.sending = False
         self._record(result, chunk)
         return result
 

@@ -7,7 +7,9 @@ in time order, which is also the order the receiver's TSDB requires.
 
 The chunk being sent stays *in flight* until :meth:`SampleQueue.done`: a retry sends
 the same bytes again. The bound counts queued and in-flight samples; past it the oldest
-queued samples are dropped (never the in-flight ones) and counted by the caller.
+samples are dropped and counted by the caller: first from the in-flight chunk when it
+is waiting for a retry (not while a request carrying it is on the wire; it is then
+re-encoded), then from the head of the queue.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class SampleQueue:
         self._batches: deque[Batch] = deque()
         self._queued = 0
         self.in_flight: Chunk | None = None
+        self.sending = False
+        """Set while a request carrying the in-flight chunk is on the wire."""
 
     def __len__(self) -> int:
         """Samples held: queued plus in flight."""
@@ -48,6 +52,9 @@ class SampleQueue:
             self._queued += len(batch)
         dropped = 0
         excess = len(self) - self.max_samples
+        if excess > 0 and self.in_flight is not None and not self.sending:
+            dropped = self._trim_in_flight(excess)
+            excess -= dropped
         while excess > 0 and self._batches:
             head = self._batches[0]
             if len(head) <= excess:
@@ -60,6 +67,35 @@ class SampleQueue:
             dropped += taken
             excess -= taken
         return dropped
+
+    def _trim_in_flight(self, count: int) -> int:
+        """Drop the ``count`` oldest samples of the in-flight chunk; returns how many."""
+        chunk = self.in_flight
+        assert chunk is not None
+        if count >= chunk.samples:
+            self.in_flight = None
+            return chunk.samples
+        # oldest first; among equal timestamps, the series first queued (a stable sort)
+        order = sorted(
+            (
+                (points[i][0], key)
+                for key, points in chunk.series.items()
+                for i in range(len(points))
+            ),
+            key=lambda entry: entry[0],
+        )
+        cut: dict[SeriesKey, int] = {}
+        for _, key in order[:count]:
+            cut[key] = cut.get(key, 0) + 1
+        for key, n in cut.items():
+            rest = chunk.series[key][n:]
+            if rest:
+                chunk.series[key] = rest
+            else:
+                del chunk.series[key]
+        chunk.samples -= count
+        chunk.body = None
+        return count
 
     def take(self, max_samples: int) -> Chunk | None:
         """The chunk in flight, or the next one taken from the queue; None if empty."""
