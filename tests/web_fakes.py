@@ -1,4 +1,5 @@
-"""A scriptable local HTTP(S) server for the CrUX, PSI and probe tests.
+"""A scriptable local HTTP(S) server for the CrUX, PSI and probe tests, and a harness
+that runs collector jobs the way the daemon does.
 
 A real server on 127.0.0.1 (stdlib ``ThreadingHTTPServer`` in a thread), so the
 collectors' own HTTP clients, timeouts, redirects and TLS are exercised. Each route
@@ -20,6 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from support import parse_exposition
+
+from collectors.base import CollectorJob
+from monitor.exposition import Exposition
+from monitor.runner import JobRunner
+from monitor.snapshot import Snapshot
+from monitor.store import SnapshotStore
 
 
 @dataclass
@@ -166,3 +175,18 @@ def tls_server(cert: Path, key: Path) -> Iterator[FakeServer]:
     context.load_cert_chain(cert, key)
     with FakeServer(tls=context) as server:
         yield server
+
+
+class Harness:
+    """Runs jobs through the real runner and store, and renders the real exposition."""
+
+    def __init__(self) -> None:
+        self.store = SnapshotStore()
+        self.runner = JobRunner(self.store)
+        self.exposition = Exposition(self.store)
+
+    async def run(self, job: CollectorJob) -> Snapshot:
+        return await self.runner.run(job)
+
+    def parsed(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return parse_exposition(self.exposition.render().decode())

@@ -10,18 +10,13 @@ from typing import Any
 import pytest
 from conftest import make_config, run_daemon
 from support import metric, parse_exposition, wait_for
-from web_fakes import FakeServer, Reply
+from web_fakes import FakeServer, Harness, Reply
 
 from collectors.crux import CruxSource, sources
 from collectors.crux.client import RecordKey
 from collectors.crux.daily import DailyJob
-from collectors.crux.history import HistoryJob
 from collectors.google_api import Backoff
 from monitor.config.web import CruxConfig
-from monitor.exposition import Exposition
-from monitor.runner import JobRunner
-from monitor.snapshot import Snapshot
-from monitor.store import SnapshotStore
 
 API_KEY = "AIzaFAKE-crux-key-0123456789"
 DAILY = "/v1/records:queryRecord"
@@ -110,21 +105,6 @@ def crux_config(server: FakeServer, **overrides: Any) -> CruxConfig:
     config = make_config(targets={"crux": doc}).targets.crux
     assert config is not None
     return config
-
-
-class Harness:
-    """Runs one job through the real runner and renders the real exposition."""
-
-    def __init__(self) -> None:
-        self.store = SnapshotStore()
-        self.runner = JobRunner(self.store)
-        self.exposition = Exposition(self.store)
-
-    async def run(self, job: DailyJob | HistoryJob) -> Snapshot:
-        return await self.runner.run(job)
-
-    def parsed(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        return parse_exposition(self.exposition.render().decode())
 
 
 def daily_job(config: CruxConfig, clock: list[float] | None = None) -> DailyJob:
