@@ -13,8 +13,9 @@ import random
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import structlog
@@ -36,24 +37,27 @@ class DemoCaches:
     """``host:port``"""
 
 
+def _start(stack: contextlib.ExitStack, binary_name: str, start: Callable[[str], Any]) -> Any:
+    """The started server, or None when the binary is missing or does not start."""
+    binary = shutil.which(binary_name)
+    if not binary:
+        return None
+    try:
+        return stack.enter_context(start(binary))
+    except (ServerStartError, OSError) as exc:
+        log.warning(f"{binary_name} did not start; the demo goes on without it", error=str(exc))
+        return None
+
+
 @contextlib.contextmanager
 def demo_caches() -> Iterator[DemoCaches]:
     """Start the cache servers that are installed; stop and delete them afterwards."""
     with contextlib.ExitStack() as stack:
-        redis_url = memcached = None
-        binary = shutil.which("redis-server")
-        if binary:
-            try:
-                redis_url = stack.enter_context(redis_server(binary)).url
-            except (ServerStartError, OSError) as exc:
-                log.warning("redis-server did not start; demo goes on without it", error=str(exc))
-        binary = shutil.which("memcached")
-        if binary:
-            try:
-                memcached = stack.enter_context(memcached_server(binary)).address
-            except (ServerStartError, OSError) as exc:
-                log.warning("memcached did not start; demo goes on without it", error=str(exc))
-        yield DemoCaches(redis_url, memcached)
+        redis_srv = _start(stack, "redis-server", redis_server)
+        memcached_srv = _start(stack, "memcached", memcached_server)
+        yield DemoCaches(
+            redis_srv.url if redis_srv else None, memcached_srv.address if memcached_srv else None
+        )
 
 
 class _Memcached:
@@ -98,6 +102,13 @@ def _memcached_step(client: _Memcached, rng: random.Random) -> None:
         client.set(f"demo{n}", b"cached value")
 
 
+def _close_quietly(*clients: redis.Redis | _Memcached | None) -> None:
+    for client in clients:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
 def run_cache_traffic(caches: DemoCaches, stop: threading.Event, *, rate: float = 20.0) -> None:
     """Read (and fill) the demo caches until ``stop`` is set; never raises."""
     rng = random.Random()
@@ -115,19 +126,9 @@ def run_cache_traffic(caches: DemoCaches, stop: threading.Event, *, rate: float 
                 _memcached_step(memcached_client, rng)
         except Exception as exc:  # a server restarting: reconnect after a pause
             log.debug("demo cache traffic error (will reconnect)", error=str(exc))
-            if redis_client is not None:
-                with contextlib.suppress(Exception):
-                    redis_client.close()
-            if memcached_client is not None:
-                with contextlib.suppress(Exception):
-                    memcached_client.close()
+            _close_quietly(redis_client, memcached_client)
             redis_client = memcached_client = None
             stop.wait(1.0)
             continue
         stop.wait(1.0 / rate)
-    if redis_client is not None:
-        with contextlib.suppress(Exception):
-            redis_client.close()
-    if memcached_client is not None:
-        with contextlib.suppress(Exception):
-            memcached_client.close()
+    _close_quietly(redis_client, memcached_client)
