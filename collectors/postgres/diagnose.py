@@ -261,6 +261,8 @@ class DiagnoseJob(CollectorJob):
         params = {"limit": self._config.max_series}
         try:
             async with self._pool.connection() as conn:
+                # pg_relation_size() takes AccessShareLock: never queue behind a migration
+                await conn.execute("SET lock_timeout = '2s'")
                 db = await (await conn.execute("SELECT current_database() AS d")).fetchone()
                 sequences = await (await conn.execute(SEQUENCES_SQL)).fetchall()
                 unused = await (
