@@ -91,7 +91,9 @@ class RedisSource(Source):
         version = data.get("redis_version") or data.get("valkey_version") or "?"
         used = number(data.get("used_memory")) or 0.0
         limit = number(data.get("maxmemory")) or 0.0
-        memory = f"{_mib(used)} used of " + (_mib(limit) if limit else "no maxmemory")
+        memory = (
+            f"{_mib(used)} used of {_mib(limit)}" if limit else f"{_mib(used)} used, no maxmemory"
+        )
         clients = number(data.get("connected_clients")) or 0.0
         detail = f"Redis {version}, {memory}, {clients:g} clients"
         if self.target.uses_tls:
