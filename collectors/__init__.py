@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collectors import crux, memcached, pgbouncer, postgres, redis_cache
+from collectors import crux, http_probe, memcached, pgbouncer, postgres, psi, redis_cache
 from collectors.base import Source
 from monitor.config import Config
 
@@ -17,6 +17,8 @@ SOURCE_FACTORIES: list[Callable[[Config], list[Source]]] = [
     redis_cache.sources,
     memcached.sources,
     crux.sources,
+    psi.sources,
+    http_probe.sources,
 ]
 
 
