@@ -1,4 +1,4 @@
-"""The ``monitor`` command line: run, once, check, demo."""
+"""The ``monitor`` command line: run, once, check, test-alert, demo."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the configuration and stop, connecting to nothing (Heroku release phase)",
     )
+    test_alert = sub.add_parser(
+        "test-alert", help="send a labelled test alert and its resolve through each receiver"
+    )
+    with_config(test_alert)
+    test_alert.add_argument("--receiver", default=None, help="only this receiver")
+    test_alert.add_argument(
+        "--severity",
+        choices=["critical", "warning", "info"],
+        default="info",
+        help="severity of the test alert (default: info)",
+    )
     demo = sub.add_parser("demo", help="run against a throwaway local PostgreSQL")
     demo.add_argument("--listen", default="127.0.0.1:9187")
     demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s)")
@@ -55,14 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_config_error(exc: ConfigError) -> int:
+    print("invalid configuration:", file=sys.stderr)
+    for line in exc.problems:
+        print(f"  {redact(line)}", file=sys.stderr)
+    return EXIT_BAD_CONFIG
+
+
 def _load(path: str | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print("invalid configuration:", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {redact(line)}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_CONFIG) from None
+        raise SystemExit(_report_config_error(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -101,13 +116,16 @@ async def _once(config: Config, fmt: str, notify: bool) -> int:
     for component in components:
         report = getattr(component, "report_once", None)
         if report is not None:
-            await report(notify=notify)
+            await report(notify=notify, fmt=fmt)
     return EXIT_OK if all(s.ok for s in snapshots) else EXIT_FAILED
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if args.config_only:
+        from alerts.ruleset import build_rules
+
+        build_rules(config)  # the rule pack with its overrides (ConfigError -> exit 2)
         print(f"{'ok':<5} {'config':<32} valid")
         if "DYNO" in os.environ and config.state.url.startswith("sqlite:"):
             # a dyno's disk is wiped at least daily: alert state would be lost with it
@@ -147,7 +165,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(listen=args.listen, duration=args.duration, replica=not args.no_replica)
 
 
-COMMANDS = {"run": cmd_run, "once": cmd_once, "check": cmd_check, "demo": cmd_demo}
+def cmd_test_alert(args: argparse.Namespace) -> int:
+    from alerts.oneshot import test_alert
+
+    config = _load(args.config)
+    return asyncio.run(test_alert(config, args.receiver, args.severity))
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "once": cmd_once,
+    "check": cmd_check,
+    "test-alert": cmd_test_alert,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_FAILED
+    except ConfigError as exc:  # found while assembling a component (e.g. the rule pack)
+        return _report_config_error(exc)
     except Exception as exc:
         structlog.get_logger("monitor").error("fatal error", error=redact(repr(exc)))
         return EXIT_FAILED

@@ -52,14 +52,16 @@ class Component:
 
 ComponentFactory = Callable[[Context], Sequence[Component]]
 
+
 def component_factories() -> list[ComponentFactory]:
     """Every package that provides components adds its factory here.
 
     Imported lazily so that the config and collectors never depend on the components.
     """
+    from alerts import component as alerting
     from monitor import remote_write
 
-    return [remote_write.components]
+    return [remote_write.components, alerting.components]
 
 
 def build_components(context: Context) -> list[Component]:

@@ -93,14 +93,18 @@ def _identity_severity() -> dict[Severity, PagerDutySeverity]:
     return {"critical": "critical", "warning": "warning", "info": "info"}
 
 
-class _ReceiverBase(Model):
+class HttpReceiverConfig(Model):
+    """Settings every HTTP receiver has."""
+
     send_resolved: bool = True
     """Send a message when an alert resolves (on by default for every receiver)."""
     timeout: Duration = 10.0
     """Per-request timeout; a request that takes longer is retried."""
+    min_interval: OptionalDuration = 0.0
+    """Least time between two requests to this receiver."""
 
 
-class PagerDutyReceiver(_ReceiverBase):
+class PagerDutyReceiver(HttpReceiverConfig):
     """PagerDuty Events API v2: one event per alert instance, resolved by ``dedup_key``."""
 
     type: Literal["pagerduty"]
@@ -109,8 +113,6 @@ class PagerDutyReceiver(_ReceiverBase):
     severity_map: dict[Severity, PagerDutySeverity] = Field(default_factory=_identity_severity)
     client: str = "app-monitor"
     client_url: HttpUrl | None = None
-    min_interval: OptionalDuration = 0.0
-    """Least time between two requests (PagerDuty allows about 120 a minute per key)."""
 
     @model_validator(mode="after")
     def _key(self) -> Self:
@@ -120,7 +122,7 @@ class PagerDutyReceiver(_ReceiverBase):
         return self
 
 
-class SlackReceiver(_ReceiverBase):
+class SlackReceiver(HttpReceiverConfig):
     """Slack incoming webhook: Block Kit messages, alerts firing together grouped."""
 
     type: Literal["slack"]
@@ -131,14 +133,13 @@ class SlackReceiver(_ReceiverBase):
     """Least time between two messages: Slack allows one per second per webhook."""
 
 
-class WebhookReceiver(_ReceiverBase):
+class WebhookReceiver(HttpReceiverConfig):
     """Generic JSON webhook: a batch of alerts per request."""
 
     type: Literal["webhook"]
     url: SecretHttpUrl
     bearer_token: SecretStr | None = None
     max_alerts: int = Field(default=100, ge=1, le=1000)
-    min_interval: OptionalDuration = 0.0
 
 
 class LogReceiver(Model):
@@ -313,6 +314,11 @@ class RuleConfig(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        self.check_consistency()
+        return self
+
+    def check_consistency(self) -> None:
+        """Raise ValueError when fields contradict each other (also after a merge)."""
         if self.clear is not None and self.op in ("==", "!="):
             raise ValueError(f"clear has no meaning with op {self.op!r}")
         if self.clear is not None and self.threshold is not None and self.op is not None:
@@ -329,7 +335,6 @@ class RuleConfig(Model):
         reserved = {"alertname", "severity"} & set(self.labels)
         if reserved:
             raise ValueError(f"labels may not set {sorted(reserved)} (they are set by the rule)")
-        return self
 
 
 def _unique_rule_names(rules: tuple[RuleConfig, ...]) -> tuple[RuleConfig, ...]:

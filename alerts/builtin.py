@@ -1,0 +1,305 @@
+"""The built-in rule pack, on by default; each rule can be overridden or disabled by name.
+
+Thresholds come from the research notes (pg:diagnose, the postgres mixin, Core Web
+Vitals "good" limits) and the users' targets. A rule whose metric is not collected
+simply never matches, so the pack works with whatever collectors are configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.config import Config
+from monitor.config.alerting import RuleConfig
+
+MiB = 1024 * 1024
+
+_PACK: tuple[dict[str, Any], ...] = (
+    # --- PostgreSQL availability -------------------------------------------------------
+    {
+        "name": "PgDown",
+        "metric": "pg_up",
+        "op": "==",
+        "threshold": 0,
+        "for": "1m",
+        "severity": "critical",
+        "summary": "PostgreSQL {{ target }} is not answering",
+        "description": "The monitor could not query {{ target }} for a minute. "
+        "Check the server, its connection limit and the network.",
+    },
+    # --- connections (pg:diagnose: 75% yellow, 90% red) --------------------------------
+    {
+        "name": "PgConnectionsHigh",
+        "metric": "pg_connections_utilization_ratio",
+        "op": ">=",
+        "threshold": 0.75,
+        "clear": 0.70,
+        "for": "5m",
+        "severity": "warning",
+        "summary": "PostgreSQL {{ target }} connections at {{ value | percent }} of the limit",
+        "description": "More than 75% of max_connections are in use. Check for connection "
+        "leaks, idle sessions and pool sizes (PgBouncer).",
+    },
+    {
+        "name": "PgConnectionsCritical",
+        "metric": "pg_connections_utilization_ratio",
+        "op": ">=",
+        "threshold": 0.90,
+        "clear": 0.85,
+        "for": "2m",
+        "severity": "critical",
+        "summary": "PostgreSQL {{ target }} connections at {{ value | percent }} of the limit",
+        "description": "More than 90% of max_connections are in use; new connections will "
+        "soon be refused.",
+    },
+    # --- replication -------------------------------------------------------------------
+    {
+        "name": "PgStandbyMissing",
+        "metric": "pg_replication_standbys",
+        "op": "<",
+        "threshold": 1,
+        "for": "2m",
+        "when": {"metric": "pg_in_recovery", "op": "==", "threshold": 0},
+        "severity": "critical",
+        "summary": "PostgreSQL primary {{ target }} has no streaming standby",
+        "description": "No standby is connected to the primary: the follower is down or "
+        "its WAL receiver lost the connection. Only on when more than one PostgreSQL "
+        "target is configured.",
+    },
+    {
+        "name": "PgStandbyReceiverDown",
+        "metric": "pg_standby_receiver_up",
+        "op": "==",
+        "threshold": 0,
+        "for": "2m",
+        "severity": "critical",
+        "summary": "PostgreSQL standby {{ target }} is not receiving WAL",
+        "description": "The standby has no WAL receiver: its data is getting stale while "
+        "its own replay lag reads zero.",
+    },
+    {
+        "name": "PgReplicationLagBytes",
+        "metric": "pg_replication_lag_bytes",
+        "op": ">",
+        "threshold": 256 * MiB,
+        "clear": 64 * MiB,
+        "for": "5m",
+        "severity": "critical",
+        "summary": "Standby {{ labels.standby }} of {{ target }} is {{ value | bytes }} behind",
+        "description": "Replay on the standby is far behind the primary's WAL.",
+    },
+    {
+        "name": "PgReplicationLagSeconds",
+        "metric": "pg_replication_lag_seconds",
+        "match": {"kind": "replay"},
+        "op": ">",
+        "threshold": 60,
+        "clear": 30,
+        "for": "5m",
+        "severity": "warning",
+        "summary": "Standby {{ labels.standby }} of {{ target }} replays "
+        "{{ value | duration }} late",
+    },
+    {
+        "name": "PgStandbyReplayLagBytes",
+        "metric": "pg_standby_replay_lag_bytes",
+        "op": ">",
+        "threshold": 256 * MiB,
+        "clear": 64 * MiB,
+        "for": "5m",
+        "severity": "warning",
+        "summary": "Standby {{ target }} has {{ value | bytes }} of WAL received but not replayed",
+    },
+    # --- sessions (pg:diagnose: long queries and idle in transaction > 1 min) -----------
+    {
+        "name": "PgLongRunningTransaction",
+        "metric": "pg_oldest_transaction_seconds",
+        "op": ">",
+        "threshold": 300,
+        "for": "1m",
+        "severity": "warning",
+        "summary": "A transaction on {{ target }} has been open for {{ value | duration }}",
+        "description": "Long transactions hold back vacuum and can hold locks.",
+    },
+    {
+        "name": "PgLongRunningQuery",
+        "metric": "pg_longest_query_seconds",
+        "op": ">",
+        "threshold": 300,
+        "for": "1m",
+        "severity": "warning",
+        "summary": "A query on {{ target }} has been running for {{ value | duration }}",
+    },
+    {
+        "name": "PgIdleInTransaction",
+        "metric": "pg_oldest_idle_in_transaction_seconds",
+        "op": ">",
+        "threshold": 60,
+        "for": "1m",
+        "severity": "warning",
+        "summary": "A session on {{ target }} is idle in transaction for {{ value | duration }}",
+        "description": "An application opened a transaction and stopped talking; it holds "
+        "its locks and snapshot until it ends.",
+    },
+    {
+        "name": "PgBlockedSessions",
+        "metric": "pg_blocked_sessions",
+        "op": ">",
+        "threshold": 0,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "{{ value | number }} session(s) on {{ target }} waiting on a lock",
+    },
+    # --- cache hit (postgres mixin: < 0.98 for 5 m) -----------------------------------
+    {
+        "name": "PgCacheHitRatioLow",
+        "metric": "pg_cache_hit_ratio",
+        "match": {"scope": "heap"},
+        "op": "<",
+        "threshold": 0.98,
+        "clear": 0.985,
+        "for": "10m",
+        "severity": "warning",
+        "summary": "PostgreSQL {{ target }} heap cache hit ratio is {{ value | percent(1) }}",
+        "description": "Reads are going to disk: the working set no longer fits in memory.",
+    },
+    # --- statements --------------------------------------------------------------------
+    {
+        "name": "PgQueryRegression",
+        "kind": "regression",
+        "severity": "warning",
+        "summary": "Query {{ labels.queryid }} on {{ labels.datname }} ({{ target }}) takes "
+        "{{ value | duration }} on average, {{ factor }}x+ its usual {{ baseline | duration }}",
+    },
+    # --- PgBouncer ---------------------------------------------------------------------
+    {
+        "name": "PgBouncerClientsWaiting",
+        "metric": "pgbouncer_pool_clients",
+        "match": {"state": "waiting"},
+        "op": ">",
+        "threshold": 0,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "{{ value | number }} client(s) waiting for a server connection in "
+        "{{ target }} pool {{ labels.database }}/{{ labels.user }}",
+    },
+    {
+        "name": "PgBouncerMaxWaitHigh",
+        "metric": "pgbouncer_pool_max_wait_seconds",
+        "op": ">",
+        "threshold": 1,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "Clients of {{ target }} pool {{ labels.database }}/{{ labels.user }} "
+        "wait up to {{ value | duration }} for a connection",
+    },
+    # --- caches ------------------------------------------------------------------------
+    {
+        "name": "RedisCacheHitRatioLow",
+        "metric": "redis_cache_hit_ratio",
+        "op": "<",
+        "threshold": 0.85,
+        "clear": 0.88,
+        "for": "15m",
+        "severity": "warning",
+        "summary": "Redis {{ target }} hit ratio is {{ value | percent }}",
+    },
+    {
+        "name": "MemcachedCacheHitRatioLow",
+        "metric": "memcached_cache_hit_ratio",
+        "op": "<",
+        "threshold": 0.85,
+        "clear": 0.88,
+        "for": "15m",
+        "severity": "warning",
+        "summary": "Memcached {{ target }} hit ratio is {{ value | percent }}",
+    },
+    # --- Core Web Vitals p75 worse than "good" (web-vitals thresholds) ------------------
+    {
+        "name": "WebVitalsLcpPoor",
+        "metric": "crux_p75_seconds",
+        "match": {"metric": "lcp"},
+        "op": ">",
+        "threshold": 2.5,
+        "for": "30m",
+        "severity": "warning",
+        "summary": "LCP p75 of {{ labels.origin }} ({{ labels.form_factor }}) is "
+        '{{ value | number }}s, above the 2.5s "good" limit',
+    },
+    {
+        "name": "WebVitalsInpPoor",
+        "metric": "crux_p75_seconds",
+        "match": {"metric": "inp"},
+        "op": ">",
+        "threshold": 0.2,
+        "for": "30m",
+        "severity": "warning",
+        "summary": "INP p75 of {{ labels.origin }} ({{ labels.form_factor }}) is "
+        '{{ value | duration }}, above the 200ms "good" limit',
+    },
+    {
+        "name": "WebVitalsClsPoor",
+        "metric": "crux_cls_p75",
+        "op": ">",
+        "threshold": 0.1,
+        "for": "30m",
+        "severity": "warning",
+        "summary": "CLS p75 of {{ labels.origin }} ({{ labels.form_factor }}) is "
+        '{{ value | number }}, above the 0.1 "good" limit',
+    },
+    # --- HTTP probes ---------------------------------------------------------------------
+    {
+        "name": "ProbeFailed",
+        "metric": "probe_success",
+        "op": "==",
+        "threshold": 0,
+        "for": "2m",
+        "severity": "critical",
+        "summary": "{{ target }} is failing its HTTP probe",
+    },
+    {
+        "name": "ProbeSlow",
+        "metric": "probe_duration_seconds",
+        "op": ">",
+        "threshold": 0.5,
+        "clear": 0.4,
+        "for": "5m",
+        "severity": "warning",
+        "summary": "{{ target }} answers its probe in {{ value | duration }} (over 500ms)",
+    },
+    # --- the monitor itself ----------------------------------------------------------------
+    {
+        "name": "MonitorCollectorFailing",
+        "metric": "monitor_collector_up",
+        "op": "==",
+        "threshold": 0,
+        "for": "5m",
+        "severity": "warning",
+        "summary": "The {{ labels.collector }} collector for {{ target }} has been failing",
+        "description": "Rules on its metrics keep their state until it recovers.",
+    },
+    {
+        "name": "MonitorReceiverBroken",
+        "metric": "monitor_receiver_up",
+        "op": "==",
+        "threshold": 0,
+        "severity": "warning",
+        "summary": "Alert receiver {{ labels.receiver }} refuses notifications",
+        "description": "It answered with a permanent error (revoked or archived webhook, "
+        "invalid routing key or payload); alerts for it are not retried. Sent to every "
+        "other receiver.",
+    },
+)
+
+RECEIVER_BROKEN = "MonitorReceiverBroken"
+
+
+def builtin_rules(config: Config) -> dict[str, RuleConfig]:
+    """The pack for this configuration, by name."""
+    out: dict[str, RuleConfig] = {}
+    for raw in _PACK:
+        doc = dict(raw)
+        if doc["name"] == "PgStandbyMissing" and len(config.targets.postgres) < 2:
+            doc["enabled"] = False  # nothing to expect a standby from
+        out[doc["name"]] = RuleConfig.model_validate(doc)
+    return out

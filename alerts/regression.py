@@ -1,0 +1,111 @@
+"""Query regression: a query's mean execution time now against its own past.
+
+From the cumulative counters ``pg_stat_statements_calls_total`` and
+``pg_stat_statements_exec_seconds_total`` of one (target, datname, queryid), the rule
+keeps a coarse history of points (one every ``step``) covering ``window + baseline``.
+
+* recent mean = Δseconds / Δcalls between the point ``window`` ago and now;
+* baseline mean = the same over the ``baseline`` before that (or over the history
+  there is, once it spans at least one ``window``);
+* the condition holds when both windows saw at least ``min_calls`` calls, the recent
+  mean exceeds ``factor`` times the baseline, and by at least ``min_increase`` seconds.
+  Once firing, it resolves when the recent mean falls to ``clear_factor`` times the
+  baseline.
+
+A counter that goes backwards (``pg_stat_statements_reset()``, eviction, failover)
+restarts the query's history.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    monotonic: float
+    wall: float
+    calls: float
+    seconds: float
+
+
+History = tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RegressionSettings:
+    calls_metric: str = "pg_stat_statements_calls_total"
+    time_metric: str = "pg_stat_statements_exec_seconds_total"
+    window: float = 900.0
+    baseline: float = 86400.0
+    factor: float = 2.0
+    clear_factor: float = 1.5
+    min_calls: int = 50
+    min_increase: float = 0.005
+
+    @property
+    def step(self) -> float:
+        """Spacing of the stored points: a sixth of the window, at least 10 s."""
+        return max(self.window / 6, 10.0)
+
+    @property
+    def horizon(self) -> float:
+        return self.window + self.baseline + self.step
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    active: bool
+    recent_mean: float | None
+    baseline_mean: float | None
+    threshold: float | None
+
+
+def record(points: History, point: Point, s: RegressionSettings) -> tuple[History, bool, bool]:
+    """Add ``point`` if a step has passed; prune. Returns (history, appended, was_reset)."""
+    was_reset = False
+    if points and (point.calls < points[-1].calls or point.seconds < points[-1].seconds):
+        points, was_reset = (), True
+    appended = not points or point.monotonic - points[-1].monotonic >= s.step
+    if appended:
+        points = (*points, point)
+    cutoff = point.monotonic - s.horizon
+    index = bisect.bisect_right(points, cutoff, key=_monotonic)
+    if index > 1:
+        points = points[index - 1 :]
+    return points, appended, was_reset
+
+
+def _monotonic(point: Point) -> float:
+    return point.monotonic
+
+
+def _at_or_before(points: History, moment: float) -> Point | None:
+    index = bisect.bisect_right(points, moment, key=_monotonic)
+    return points[index - 1] if index else None
+
+
+def _mean(start: Point, end: Point, min_calls: int) -> float | None:
+    calls = end.calls - start.calls
+    if calls < min_calls or calls <= 0:
+        return None
+    return (end.seconds - start.seconds) / calls
+
+
+def assess(points: History, now: Point, s: RegressionSettings, *, firing: bool) -> Verdict | None:
+    """The verdict for one query, or None while the history is too short to judge."""
+    start = _at_or_before(points, now.monotonic - s.window)
+    if start is None:
+        return None
+    recent = _mean(start, now, s.min_calls)
+    base_start = _at_or_before(points, start.monotonic - s.baseline)
+    if base_start is None and points and start.monotonic - points[0].monotonic >= s.window:
+        base_start = points[0]
+    baseline = _mean(base_start, start, s.min_calls) if base_start is not None else None
+    if recent is None or baseline is None:
+        return Verdict(False, recent, baseline, None)
+    threshold = baseline * s.factor
+    factor = s.clear_factor if firing else s.factor
+    active = recent > baseline * factor and recent - baseline >= s.min_increase
+    return Verdict(active, recent, baseline, threshold)

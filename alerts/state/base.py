@@ -1,0 +1,52 @@
+"""The state store interface and leader election."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from alerts.state.records import Changes, StateData
+
+
+class StateStoreError(Exception):
+    """The state store could not be reached or written (message is secret-free)."""
+
+
+class StateStore(ABC):
+    description: str
+    """Where the state lives, with credentials masked (for logs and ``monitor check``)."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create the tables if needed."""
+
+    @abstractmethod
+    async def load(self) -> StateData: ...
+
+    @abstractmethod
+    async def apply(self, changes: Changes) -> None:
+        """Write one batch atomically."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def leadership(self) -> Leadership:
+        """The leader election that goes with this store."""
+
+
+class Leadership(ABC):
+    """Only the leader delivers notifications; the others keep trying to become it."""
+
+    @abstractmethod
+    async def try_acquire(self) -> bool:
+        """True if this process now holds leadership, False if another one does.
+
+        Raises :class:`StateStoreError` when that cannot be told (store unreachable).
+        """
+
+    @abstractmethod
+    async def still_held(self) -> bool:
+        """False (or :class:`StateStoreError`) once leadership has been lost."""
+
+    @abstractmethod
+    async def release(self) -> None: ...
