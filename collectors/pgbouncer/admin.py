@@ -85,27 +85,44 @@ class AdminConsole:
         return out
 
     async def show(self, *commands: str) -> dict[str, list[Row]]:
-        """``{"POOLS": [row, ...], ...}``; reconnects once if the connection went stale."""
+        """``{"POOLS": [row, ...], ...}``; reconnects once if the connection went stale.
+
+        Cancelling the caller (its deadline) returns at once. psycopg answers a first
+        cancellation by cancelling the query on the server and waiting up to 5 s for it,
+        and up to 5 s more for the reply: a frozen PgBouncer would hold the job for 10 s
+        past its deadline. The work runs in its own task, which is left to be cancelled
+        again (psycopg then closes the connection at once) in the background.
+        """
         async with self._lock:
-            self._notices.clear()
-            fresh = self._conn is None or self._conn.closed or self._conn.broken
-            if fresh:
-                await self._drop()
-                self._conn = await self._connect()
-            assert self._conn is not None
+            work = asyncio.get_running_loop().create_task(self._show(commands))
             try:
-                return await self._run(self._conn, commands)
-            except psycopg.OperationalError:
-                await self._drop()
-                if fresh:
-                    raise
-            # the server restarted (or dropped us) since the last run: one more try
-            self._conn = await self._connect()
-            try:
-                return await self._run(self._conn, commands)
-            except psycopg.OperationalError:
-                await self._drop()
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                in_use, self._conn = self._conn, None
+                self._closer.close_later(_abandon(work, in_use))
                 raise
+
+    async def _show(self, commands: Sequence[str]) -> dict[str, list[Row]]:
+        self._notices.clear()
+        fresh = self._conn is None or self._conn.closed or self._conn.broken
+        if fresh:
+            await self._drop()
+            self._conn = await self._connect()
+        conn = self._conn
+        assert conn is not None
+        try:
+            return await self._run(conn, commands)
+        except psycopg.OperationalError:
+            await self._drop()
+            if fresh:
+                raise
+        # the server restarted (or dropped us) since the last run: one more try
+        self._conn = conn = await self._connect()
+        try:
+            return await self._run(conn, commands)
+        except psycopg.OperationalError:
+            await self._drop()
+            raise
 
     @property
     def notices(self) -> list[str]:
@@ -129,6 +146,18 @@ class AdminConsole:
     async def close(self) -> None:
         await self._drop()
         await self._closer.wait()
+
+
+async def _abandon(work: asyncio.Task[Any], conn: Connection | None) -> None:
+    """Cancel ``work`` until it ends (psycopg gives up on a second cancel), then close
+    the connection it was using."""
+    while not work.done():
+        work.cancel()
+        await asyncio.wait({work}, timeout=0.1)
+    if not work.cancelled():
+        work.exception()  # retrieved, so asyncio does not log it as never retrieved
+    if conn is not None:
+        await _close_quietly(conn)
 
 
 async def _close_quietly(conn: Connection) -> None:
