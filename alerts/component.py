@@ -58,7 +58,7 @@ class AlertingComponent(Component):
         self.ruleset = build_rules(self.config)
         self.client = http_client()
         self.receivers, self.fallback = build_receivers(self.config, self.client)
-        self.router = Router(self.config.routes, list(self.receivers), self.fallback)
+        self.router = Router(self.config.routes, list(self.config.receivers), self.fallback)
         self.silences = Silences(self.config.silences)
         self.store = open_state_store(self.config.state)
         self.leadership = self.store.leadership()

@@ -7,9 +7,9 @@ Per alert instance (rule + label set)::
 
 * ``for`` is measured on the monotonic clock, with the collector's scheduling jitter as
   slack, so an alert fires at the first evaluation where it has held long enough.
-* A firing instance whose value is back inside the threshold but not past ``clear``
-  stays firing (value hysteresis); with ``keep_firing_for`` it also stays firing until
-  the condition has been false that long (time hysteresis).
+* A pending or firing instance whose value is back inside the threshold but not past
+  ``clear`` holds its state (value hysteresis); with ``keep_firing_for`` a firing one
+  also stays firing until the condition has been false that long (time hysteresis).
 * A series that is absent while its collector is failing (down, not run yet, stale)
   keeps its state: a dead collector is never mistaken for recovery. Absent while the
   collector is healthy (or no longer configured) counts as the condition being false.

@@ -30,7 +30,7 @@ class RouteTarget:
 class Router:
     def __init__(self, routes: Sequence[Route], receivers: Sequence[str], fallback: str) -> None:
         self._routes = [(Matcher.build(r.match, r.match_re), r) for r in routes]
-        self._receivers = [r for r in receivers if r != fallback] or [fallback]
+        self._receivers = list(receivers) or [fallback]
         self._fallback = fallback
 
     def route(self, labels: Mapping[str, str]) -> list[RouteTarget]:

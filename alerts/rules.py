@@ -7,7 +7,8 @@ rule's condition holds for it now. The evaluator turns observations into state
 Kinds:
 
 * ``threshold``: every series of ``metric`` matching the label matchers, compared with
-  ``threshold``; once firing it resolves only when the value passes ``clear``.
+  ``threshold``; once pending or firing, the condition holds until the value passes
+  ``clear`` (so a value hovering on the line neither resets ``for`` nor flaps).
 * ``nodata``: fires when no series of ``metric`` matching the equality/regex matchers
   comes from a healthy collector (absent, or its collector failing).
 * ``regression``: a pg_stat_statements query's mean execution time over ``window``
@@ -133,7 +134,7 @@ class ThresholdRule(Rule):
         return found
 
     def still_bad(self, value: float) -> bool:
-        """Hysteresis: a firing instance stays firing until the value passes ``clear``."""
+        """Hysteresis: a pending or firing instance holds until the value passes ``clear``."""
         if self.clear is None:
             return COMPARE[self.op](value, self.threshold)
         if self.op in (">", ">="):
@@ -168,11 +169,9 @@ class ThresholdRule(Rule):
                 labels = freeze(dict(zip(names, values, strict=True)))
                 key = instance_key(self.name, labels)
                 if not active:
-                    previous = current.get(key)
-                    if previous is None:
+                    if key not in current:
                         continue
-                    if previous.state is State.FIRING:
-                        active = self.still_bad(value)
+                    active = self.still_bad(value)  # hysteresis, pending or firing
                 out[key] = Observation(labels, value, active, chunk.job, threshold)
         return Observed(out)
 
