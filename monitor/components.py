@@ -59,9 +59,10 @@ def component_factories() -> list[ComponentFactory]:
     Imported lazily so that the config and collectors never depend on the components.
     """
     from alerts import component as alerting
+    from collectors import rum
     from monitor import remote_write
 
-    return [remote_write.components, alerting.components]
+    return [remote_write.components, alerting.components, rum.components]
 
 
 def build_components(context: Context) -> list[Component]:
