@@ -524,3 +524,37 @@ def test_config_rules() -> None:
     )
     text = problems(origins=["https://example.com"], interval="5m")
     assert API_KEY not in text
+
+
+@pytest.mark.parametrize(
+    ("failure", "outcome"),
+    [
+        (
+            Reply(400, google_error(400, "INVALID_ARGUMENT", "Invalid value at 'form_factor'")),
+            "bad_request",
+        ),
+        (QUOTA, "rate_limited"),
+        (Reply(500, google_error(500, "INTERNAL", "backend error")), "server_error"),
+        (Reply(200, {}, delay=3.0), "timeout"),
+    ],
+)
+async def test_history_failures_keep_the_last_series(
+    google: FakeServer, failure: Reply, outcome: str
+) -> None:
+    config = crux_config(google, form_factors=["PHONE"], max_retries=0)
+    source = CruxSource(RecordKey("origin", "https://example.com"), config, backoff=FAST)
+    assert source.history is not None
+    google.route("POST", HISTORY, Reply(200, history_body([2000] * 25, ["0.05"] * 25)))
+    h = Harness()
+    assert (await h.run(source.history)).ok
+    google.route("POST", HISTORY, failure)
+    snap = await h.run(source.history)
+    assert not snap.ok
+    m = h.parsed()
+    labels = {**LABELS, "form_factor": "PHONE"}
+    assert metric(m, "crux_history_p75_seconds", **labels, metric="lcp", periods_ago="0") == 2.0
+    assert (
+        metric(m, "crux_requests_total", target=LABELS["target"], api="history", outcome=outcome)
+        == 1
+    )
+    assert len(google.seen(HISTORY)) == 2  # never retried (max_retries 0 for the 429)

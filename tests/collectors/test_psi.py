@@ -142,6 +142,7 @@ async def test_failed_runs_count_by_reason_and_keep_last_good(google: FakeServer
         ),
         (Reply(200, psi_body(), delay=2.0), "timeout"),
         (Reply(200, "<html>oops</html>"), "invalid_response"),
+        (Reply(404, "<html>Not Found</html>"), "not_found"),  # a wrong endpoint
     ]
     errors = []
     for reply, reason in failures:
