@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from starlette.requests import Request  # noqa: E402
+from starlette.requests import Request
 
-from collectors.rum import RumComponent  # noqa: E402
-from monitor.config import validate  # noqa: E402
-from monitor.exposition import Exposition  # noqa: E402
-from monitor.store import SnapshotStore  # noqa: E402
+from collectors.rum import RumComponent
+from monitor.config import validate
+from monitor.exposition import Exposition
+from monitor.store import SnapshotStore
 
 ORIGIN = "https://shop.example.com"
 ROUTES = ["/", "/products/:id", "/cart", "/docs/*rest", "/account/:section"]
@@ -145,7 +145,8 @@ async def bench_handler(total: int, memory_every: int) -> None:
         print(f"  {n:>9,} -> {rss:7.1f} MiB ({tracked:,})")
     after_warmup = [rss for n, rss, _ in memory if n >= total // 5]
     if after_warmup:
-        print(f"memory growth after {total // 5:,} beacons: {after_warmup[-1] - after_warmup[0]:+.1f} MiB")
+        growth = after_warmup[-1] - after_warmup[0]
+        print(f"memory growth after {total // 5:,} beacons: {growth:+.1f} MiB")
 
 
 def free_port() -> int:
@@ -183,7 +184,11 @@ def request_bytes(body: bytes) -> bytes:
 
 
 async def connection(
-    port: int, schedule: list[float], payloads: list[bytes], latencies: list[float], errors: list[str]
+    port: int,
+    schedule: list[float],
+    payloads: list[bytes],
+    latencies: list[float],
+    errors: list[str],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -224,7 +229,7 @@ async def bench_http(rate: int, seconds: float, connections: int) -> None:
             [sys.executable, "-m", "monitor", "run", "-c", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: os.sched_setaffinity(0, {server_cpu}),  # noqa: PLW1509
+            preexec_fn=lambda: os.sched_setaffinity(0, {server_cpu}),
         )
         os.sched_setaffinity(0, client_cpus)
         try:
