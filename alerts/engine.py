@@ -404,6 +404,7 @@ class AlertEngine:
             self._put_row(replace(row, state=SENDING, attempts=row.attempts + 1))
 
     def delivered(self, ids: Iterable[int], now: Clock) -> None:
+        self._on_change()
         for row in self._rows(ids):
             self._delete_row(row.id)
             self.counters.count(row.receiver, "success")
@@ -415,6 +416,7 @@ class AlertEngine:
 
     def retry(self, ids: Iterable[int], result: Result, now: Clock) -> float:
         """Reschedule after a transient failure; returns the delay chosen."""
+        self._on_change()
         delay = 0.0
         for row in self._rows(ids):
             delay = max(backoff(row.attempts), result.retry_after or 0.0)
@@ -431,6 +433,7 @@ class AlertEngine:
         return delay
 
     def failed(self, ids: Iterable[int], result: Result, now: Clock) -> None:
+        self._on_change()
         receivers = set()
         for row in self._rows(ids):
             receivers.add(row.receiver)
@@ -442,6 +445,7 @@ class AlertEngine:
             self._receiver_broken(name, result.detail, now)
 
     def silenced(self, row: OutboxRow) -> None:
+        self._on_change()
         self._delete_row(row.id)
         self.counters.count(row.receiver, "silenced")
         key = (row.instance_key, row.receiver)

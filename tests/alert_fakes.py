@@ -65,7 +65,7 @@ class Received:
 
 class FakeReceiverServer:
     def __init__(self, kind: str) -> None:
-        assert kind in ("pagerduty", "slack", "webhook")
+        assert kind in ("pagerduty", "slack", "webhook", "site")
         self.kind = kind
         self.requests: list[Received] = []
         self.answers: list[Answer] = []
@@ -74,6 +74,8 @@ class FakeReceiverServer:
         self.port = 0
         self.holding = 0
         self._writers: set[asyncio.StreamWriter] = set()
+        self.site_status = 200
+        """What a ``site`` server answers to GET (the page an HTTP probe watches)."""
 
     # ---- scripting
     def then(self, *answers: Answer) -> None:
@@ -88,6 +90,8 @@ class FakeReceiverServer:
             return f"http://127.0.0.1:{self.port}/v2/enqueue"
         if self.kind == "slack":
             return f"http://127.0.0.1:{self.port}{SLACK_PATH}"
+        if self.kind == "site":
+            return f"http://127.0.0.1:{self.port}/"
         return f"http://127.0.0.1:{self.port}/hook/SECRETSECRETSECRET"
 
     def bodies(self) -> list[Any]:
@@ -126,7 +130,8 @@ class FakeReceiverServer:
                         headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if method != "POST":
-                    await self._write(writer, Answer(405, "method not allowed"))
+                    status = self.site_status if self.kind == "site" else 405
+                    await self._write(writer, Answer(status, "site" if status < 400 else "down"))
                     continue
                 self.requests.append(Received(path, headers, body, time.monotonic()))
                 answer = self.answers.pop(0) if self.answers else self._default(body)

@@ -27,6 +27,15 @@ async def slack() -> AsyncIterator[FakeReceiverServer]:
 
 
 @pytest.fixture
+async def site() -> AsyncIterator[FakeReceiverServer]:
+    """A web page for an HTTP probe; set ``site.site_status`` to make it fail."""
+    server = FakeReceiverServer("site")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
 async def webhook() -> AsyncIterator[FakeReceiverServer]:
     server = FakeReceiverServer("webhook")
     await server.start()
