@@ -283,3 +283,31 @@ def test_config_rules() -> None:
     assert "does not exist" in problems(ca_file="/nonexistent.pem")
     assert "objective" in problems(slo={"objective": 1.0})
     assert make_config(targets={"http": [{"name": "x", "url": "https://e.com/", "slo": None}]})
+
+
+def test_documented_rules_are_valid() -> None:
+    import re
+
+    import yaml
+
+    doc = (Path(__file__).parents[2] / "docs" / "web-vitals.md").read_text()
+    blocks = re.findall(r"```yaml\n(rules:\n.*?)```", doc, re.S)
+    assert len(blocks) == 1
+    rules = yaml.safe_load(blocks[0])["rules"]
+    config = make_config(rules=rules)
+    assert {r.name for r in config.rules} >= {"ProbeErrorBudgetBurn", "LcpRegressed"}
+
+
+def test_documented_target_examples_are_valid() -> None:
+    import re
+
+    import yaml
+
+    from monitor.config import validate
+
+    doc = (Path(__file__).parents[2] / "docs" / "web-vitals.md").read_text()
+    blocks = re.findall(r"```yaml\n(targets:\n.*?)```", doc, re.S)
+    assert len(blocks) == 4
+    env = {"CRUX_API_KEY": "k" * 20, "PSI_API_KEY": "p" * 20}
+    for block in blocks:
+        validate({**yaml.safe_load(block), "state": {"url": "sqlite:///:memory:"}}, environ=env)
