@@ -1,13 +1,16 @@
-"""Fixtures for the alerting tests: fake PagerDuty/Slack/webhook servers, a harness."""
+"""Fixtures for the alerting tests: fake PagerDuty/Slack/webhook servers, a harness,
+a state database on the test bed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from alert_fakes import ROUTING_KEY, FakeClock, FakeReceiverServer, Harness
 
 from monitor.config import Config
+from monitor.testbed import TestBed
 
 
 @pytest.fixture
@@ -61,3 +64,12 @@ async def harness() -> AsyncIterator[Callable[[Config], Harness]]:
 @pytest.fixture
 def routing_key() -> str:
     return ROUTING_KEY
+
+
+@pytest.fixture
+def pg_state_url(pg_bed: TestBed) -> Iterator[str]:
+    """A fresh database on the shared test bed for a PostgreSQL state store."""
+    name = f"alert_state_{uuid.uuid4().hex[:8]}"
+    TestBed.run_sql(pg_bed.primary, f"CREATE DATABASE {name}")
+    yield pg_bed.primary.dsn(name)
+    TestBed.run_sql(pg_bed.primary, f"DROP DATABASE {name} WITH (FORCE)")

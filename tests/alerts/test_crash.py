@@ -73,6 +73,13 @@ def daemon_factory(tmp_path: Path) -> Iterator[list[DaemonProcess]]:
         d.stop()
 
 
+async def started(daemon: DaemonProcess, made: list[DaemonProcess]) -> DaemonProcess:
+    made.append(daemon)
+    daemon.start()
+    await daemon.ready()
+    return daemon
+
+
 def write_config(
     tmp_path: Path, site: FakeReceiverServer, pagerduty: FakeReceiverServer
 ) -> tuple[Path, int]:
@@ -105,10 +112,7 @@ async def test_killed_while_the_resolve_is_in_flight(
     daemon_factory: list[DaemonProcess],
 ) -> None:
     config, port = write_config(tmp_path, site, pagerduty)
-    first = DaemonProcess(config, port, tmp_path / "first.log")
-    daemon_factory.append(first)
-    first.start()
-    await first.ready()
+    first = await started(DaemonProcess(config, port, tmp_path / "first.log"), daemon_factory)
     site.site_status = 503
     await wait_for(lambda: pagerduty.actions() == ["trigger"], timeout=20)
     pagerduty.then(Answer(hold=True))
@@ -116,10 +120,7 @@ async def test_killed_while_the_resolve_is_in_flight(
     await wait_for(lambda: pagerduty.holding == 1, timeout=20)
     assert pagerduty.actions() == ["trigger", "resolve"]
     first.kill()  # between sending the resolve and recording its outcome
-    second = DaemonProcess(config, port, tmp_path / "second.log")
-    daemon_factory.append(second)
-    second.start()
-    await second.ready()
+    await started(DaemonProcess(config, port, tmp_path / "second.log"), daemon_factory)
     await wait_for(lambda: len(pagerduty.requests) >= 3, timeout=20)
     # give the restarted daemon several evaluation cycles to misbehave
     await wait_for(lambda: b"alert" in (tmp_path / "second.log").read_bytes(), timeout=10)
@@ -146,18 +147,12 @@ async def test_killed_while_the_trigger_is_in_flight(
 ) -> None:
     """At-least-once: the trigger is sent again with the same dedup_key (one incident)."""
     config, port = write_config(tmp_path, site, pagerduty)
-    first = DaemonProcess(config, port, tmp_path / "first.log")
-    daemon_factory.append(first)
-    first.start()
-    await first.ready()
+    first = await started(DaemonProcess(config, port, tmp_path / "first.log"), daemon_factory)
     pagerduty.then(Answer(hold=True))
     site.site_status = 503
     await wait_for(lambda: pagerduty.holding == 1, timeout=20)
     first.kill()
-    second = DaemonProcess(config, port, tmp_path / "second.log")
-    daemon_factory.append(second)
-    second.start()
-    await second.ready()
+    await started(DaemonProcess(config, port, tmp_path / "second.log"), daemon_factory)
     await wait_for(lambda: pagerduty.actions() == ["trigger", "trigger"], timeout=20)
     site.site_status = 200
     await wait_for(lambda: pagerduty.actions() == ["trigger", "trigger", "resolve"], timeout=20)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from alert_fakes import ROUTING_KEY, FakeReceiverServer
 from conftest import RunningDaemon, make_config, run_daemon
 from support import metric, parse_exposition, wait_for
@@ -15,7 +12,6 @@ from support import metric, parse_exposition, wait_for
 from alerts.component import AlertingComponent
 from monitor.config import Config
 from monitor.daemon import Daemon
-from monitor.testbed import TestBed
 
 TOKEN = "metrics-token-123456"
 
@@ -88,14 +84,6 @@ async def test_a_blip_shorter_than_for_sends_nothing(
         site.site_status = 200
         await wait_for(lambda: component.alerts_json() == [], timeout=10)
         assert pagerduty.requests == []
-
-
-@pytest.fixture
-def pg_state_url(pg_bed: TestBed) -> Iterator[str]:
-    name = f"alert_state_{uuid.uuid4().hex[:8]}"
-    TestBed.run_sql(pg_bed.primary, f"CREATE DATABASE {name}")
-    yield pg_bed.primary.dsn(name)
-    TestBed.run_sql(pg_bed.primary, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 async def test_two_daemons_on_one_postgres_state_page_once(

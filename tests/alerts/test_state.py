@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from alerts.state.records import (
 from alerts.state.sqlite import sqlite_path
 from monitor.config import StateConfig
 from monitor.testbed import TestBed
-
-
-@pytest.fixture
-def pg_state_url(pg_bed: TestBed) -> Iterator[str]:
-    name = f"alert_state_{uuid.uuid4().hex[:8]}"
-    TestBed.run_sql(pg_bed.primary, f"CREATE DATABASE {name}")
-    yield pg_bed.primary.dsn(name)
-    TestBed.run_sql(pg_bed.primary, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
