@@ -104,11 +104,12 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             memcached["password"] = env["MEMCACHIER_PASSWORD"]
         targets["memcached"] = [memcached]
 
-    if "CRUX_API_KEY" in env:
-        targets["crux"] = {
-            "api_key": env["CRUX_API_KEY"],
-            "origins": _split(env.get("MONITOR_ORIGINS")),
-        }
+    # CRUX_API_KEY alone may serve PSI only; without origins for either it is an error
+    if "MONITOR_ORIGINS" in env or ("CRUX_API_KEY" in env and "MONITOR_PSI_URLS" not in env):
+        crux: dict[str, Any] = {"origins": _split(env.get("MONITOR_ORIGINS"))}
+        if "CRUX_API_KEY" in env:
+            crux["api_key"] = env["CRUX_API_KEY"]
+        targets["crux"] = crux
 
     if "MONITOR_PSI_URLS" in env:
         psi: dict[str, Any] = {"urls": _split(env["MONITOR_PSI_URLS"])}

@@ -558,3 +558,28 @@ async def test_history_failures_keep_the_last_series(
         == 1
     )
     assert len(google.seen(HISTORY)) == 2  # never retried (max_retries 0 for the 429)
+
+
+def test_environment() -> None:
+    from monitor.config import ConfigError, validate
+    from monitor.config.env import config_from_environment
+
+    def targets(**env: str) -> dict[str, Any]:
+        doc = config_from_environment(env)
+        return dict(doc.get("targets", {}))
+
+    both = targets(CRUX_API_KEY=API_KEY, MONITOR_ORIGINS="https://a.example, https://b.example")
+    assert both["crux"] == {
+        "origins": ["https://a.example", "https://b.example"],
+        "api_key": API_KEY,
+    }
+    psi_only = targets(CRUX_API_KEY=API_KEY, MONITOR_PSI_URLS="https://a.example/")
+    assert "crux" not in psi_only and psi_only["psi"]["api_key"] == API_KEY
+    for env, problem in (
+        ({"CRUX_API_KEY": API_KEY}, "at least one origin"),
+        ({"MONITOR_ORIGINS": "https://a.example"}, "targets.crux.api_key: required key is missing"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            validate(config_from_environment(env), expand=False)
+        assert problem in str(info.value)
+        assert API_KEY not in str(info.value)
