@@ -29,6 +29,9 @@ from alerts.labels import Labels, Matcher, PositionalMatcher, freeze, instance_k
 from alerts.regression import History, Point, RegressionSettings, assess, record
 from alerts.series import JobState, SeriesView
 
+IDENTITY_CACHE_MAX = 100_000
+"""Per rule and label set: series identities kept between cycles."""
+
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -126,12 +129,40 @@ class ThresholdRule(Rule):
     _positional: dict[tuple[str, ...], PositionalMatcher] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _identities: dict[tuple[str, ...], dict[tuple[str, ...], tuple[Labels, str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
-    def _matcher_for(self, names: tuple[str, ...]) -> PositionalMatcher:
+    def _matcher_for(self, names: tuple[str, ...]) -> PositionalMatcher | None:
+        if self.matcher.empty:
+            return None
         found = self._positional.get(names)
         if found is None:
             found = self._positional[names] = self.matcher.compile_for(names)
         return found
+
+    def _identity(self, names: tuple[str, ...], values: tuple[str, ...]) -> tuple[Labels, str]:
+        """(labels, instance key) of a series, cached: they are the same every cycle."""
+        cache = self._identities.setdefault(names, {})
+        found = cache.get(values)
+        if found is None:
+            if len(cache) > IDENTITY_CACHE_MAX:
+                cache.clear()
+            labels = freeze(dict(zip(names, values, strict=True)))
+            found = cache[values] = (labels, instance_key(self.name, labels))
+        return found
+
+    @staticmethod
+    def _watched(
+        current: Mapping[str, AlertInstance], names: tuple[str, ...]
+    ) -> set[tuple[str, ...]]:
+        """The label values (in ``names`` order) of this rule's current instances."""
+        out = set()
+        for instance in current.values():
+            labels = dict(instance.labels)
+            if set(labels) <= set(names):
+                out.add(tuple(labels.get(n, "") for n in names))
+        return out
 
     def still_bad(self, value: float) -> bool:
         """Hysteresis: a pending or firing instance holds until the value passes ``clear``."""
@@ -153,25 +184,32 @@ class ThresholdRule(Rule):
         allowed = self.guard.targets(view) if self.guard is not None else None
         out: dict[str, Observation] = {}
         for chunk in view.chunks(self.metric):
+            if not chunk.samples:
+                continue
             if allowed is not None and chunk.job is not None and chunk.job[1] not in allowed:
                 continue
+            spec = chunk.samples[0].spec
+            names = spec.label_names
+            matcher = self._matcher_for(names)
+            watched = self._watched(current, names) if current else set()
             for sample in chunk.samples:
-                names = sample.spec.label_names
+                if sample.spec is not spec:  # a collector mixing label sets: rare
+                    spec = sample.spec
+                    names = spec.label_names
+                    matcher = self._matcher_for(names)
+                    watched = self._watched(current, names) if current else set()
                 values = sample.label_values
-                if not self._matcher_for(names).matches(values):
+                if matcher is not None and not matcher.matches(values):
                     continue
                 if allowed is not None and values[0] not in allowed:
                     continue
                 value = sample.value
                 active = compare(value, threshold)
-                if not active and not current:
-                    continue
-                labels = freeze(dict(zip(names, values, strict=True)))
-                key = instance_key(self.name, labels)
                 if not active:
-                    if key not in current:
+                    if values not in watched:
                         continue
                     active = self.still_bad(value)  # hysteresis, pending or firing
+                labels, key = self._identity(names, values)
                 out[key] = Observation(labels, value, active, chunk.job, threshold)
         return Observed(out)
 
