@@ -20,6 +20,7 @@ leaves an incident open).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -61,6 +62,8 @@ log = structlog.get_logger("alerts")
 
 REFRESH_INSTANCES = 60.0
 """Firing instances are re-persisted this often (their last value and last-true time)."""
+STORE_RETRY = 5.0
+"""Seconds between write attempts while the state store is failing."""
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 
@@ -80,6 +83,18 @@ class _Dirty:
     history: list[HistoryRow] = field(default_factory=list)
     history_reset: list[tuple[str, str]] = field(default_factory=list)
     history_before: dict[str, float] = field(default_factory=dict)
+
+    def merge(self, newer: _Dirty) -> _Dirty:
+        """This (unwritten) set followed by ``newer``."""
+        return _Dirty(
+            self.instances | newer.instances,
+            self.notifications | newer.notifications,
+            self.outbox | newer.outbox,
+            self.receivers | newer.receivers,
+            self.history + newer.history,
+            self.history_reset + newer.history_reset,
+            {**self.history_before, **newer.history_before},
+        )
 
 
 @dataclass(slots=True)
@@ -127,6 +142,9 @@ class AlertEngine:
         self._next_id = 1
         self._refreshed: dict[str, float] = {}
         self._history_pruned = 0.0
+        self._flush_lock = asyncio.Lock()
+        self._store_failing = False
+        self._store_retry_at = 0.0
         self._on_enqueue = on_enqueue or (lambda _: None)
         self._on_change = on_change or (lambda: None)
         self._on_receivers_change = on_receivers_change or (lambda: None)
@@ -514,8 +532,7 @@ class AlertEngine:
         self.due.pop(row_id, None)
         self._dirty.outbox.add(row_id)
 
-    def _changes(self, now: Clock) -> Changes:
-        d = self._dirty
+    def _changes(self, d: _Dirty, now: Clock) -> Changes:
         changes = Changes()
         for key in d.instances:
             instance = self.state.instances.get(key)
@@ -542,22 +559,36 @@ class AlertEngine:
         return changes
 
     async def flush(self, now: Clock) -> bool:
-        """Write what changed; on failure keep it for the next flush. True when written."""
+        """Write what changed; on failure keep it for the next flush. True when written.
+
+        Flushes are serialised, so a newer write never lands before an older one; while
+        the store is failing, attempts are spaced by :data:`STORE_RETRY`.
+        """
         if not self.leader:
             return True
-        changes = self._changes(now)
-        if not changes:
+        async with self._flush_lock:
+            if now.monotonic < self._store_retry_at:
+                return False
+            dirty, self._dirty = self._dirty, _Dirty()
+            changes = self._changes(dirty, now)
+            if not changes:
+                return True
+            try:
+                await self.store.apply(changes)
+            except StateStoreError as exc:
+                self._dirty = dirty.merge(self._dirty)
+                self.counters.store_errors += 1
+                self._store_retry_at = now.monotonic + STORE_RETRY
+                if not self._store_failing:
+                    log.warning("cannot write alert state; will retry", error=str(exc))
+                self._store_failing = True
+                return False
+            if self._store_failing:
+                log.info("alert state written again")
+                self._store_failing = False
+            for key in dirty.instances:
+                self._refreshed[key] = now.monotonic
             return True
-        try:
-            await self.store.apply(changes)
-        except StateStoreError as exc:
-            self.counters.store_errors += 1
-            log.warning("cannot write alert state; will retry", error=str(exc))
-            return False
-        for key in self._dirty.instances:
-            self._refreshed[key] = now.monotonic
-        self._dirty = _Dirty()
-        return True
 
     def adopt(self, data: StateData, now: Clock, *, keep_memory: bool = False) -> None:
         """Become the leader with the state stored by the previous one.

@@ -128,3 +128,21 @@ async def test_concurrent_startup_on_postgres_elects_one_leader(
         for d in daemons:
             d.request_stop()
         await asyncio.gather(*tasks)
+
+
+async def test_an_unreachable_state_store_still_pages(
+    site: FakeReceiverServer, pagerduty: FakeReceiverServer
+) -> None:
+    """Fail-open: with the state database down (often the very database that is down),
+    the daemon delivers from memory."""
+    from support import free_port
+
+    url = f"postgresql://monitor:pw@127.0.0.1:{free_port()}/state"
+    async with run_daemon(probe_config(site, pagerduty, state={"url": url})) as daemon:
+        component = alerting(daemon)
+        assert component.role == "degraded"
+        site.site_status = 500
+        await wait_for(lambda: pagerduty.actions() == ["trigger"], timeout=15)
+        site.site_status = 200
+        await wait_for(lambda: pagerduty.actions() == ["trigger", "resolve"], timeout=15)
+        assert component.engine.counters.store_errors >= 1
