@@ -356,3 +356,52 @@ async def test_record_says_what_was_sent(harness: Make, pagerduty: FakeReceiverS
     assert record.receiver == "oncall"
     assert record.routing_key == ROUTING_KEY
     assert record.dedup_key == pagerduty.bodies()[0]["dedup_key"]
+
+
+async def test_regression_baseline_survives_a_restart(
+    harness: Make, pagerduty: FakeReceiverServer, tmp_path: Path
+) -> None:
+    calls = gauge("pg_stat_statements_calls_total", "calls", "datname", "queryid")
+    seconds = gauge("pg_stat_statements_exec_seconds_total", "s", "datname", "queryid")
+    total = {"calls": 0.0, "seconds": 0.0}
+
+    def view(h: Harness, mean: float) -> Any:
+        total["calls"] += 10
+        total["seconds"] += 10 * mean
+        job = ("postgres_statements", "primary")
+        return h.view(
+            {
+                job: [
+                    calls(total["calls"], "app", "42", target="primary"),
+                    seconds(total["seconds"], "app", "42", target="primary"),
+                ]
+            }
+        )
+
+    doc = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "rules": [
+            {
+                "name": "PgQueryRegression",
+                "window": "60s",
+                "baseline": "300s",
+                "min_calls": 20,
+                "severity": "critical",
+            }
+        ],
+    }
+    h = harness(config(pagerduty, **doc))
+    await h.open()
+    for _ in range(36):
+        await h.evaluate(view(h, 0.010))
+        h.clock.advance(10)
+    await h.close()
+    restarted = harness(config(pagerduty, **doc))
+    await restarted.open()
+    for _ in range(7):
+        restarted.clock.advance(10)
+        await restarted.evaluate(view(restarted, 0.050))
+    await restarted.deliver()
+    (trigger,) = pagerduty.bodies()
+    assert trigger["payload"]["class"] == "PgQueryRegression"
+    assert trigger["payload"]["custom_details"]["labels"]["queryid"] == "42"

@@ -247,3 +247,83 @@ def test_builtin_pack_evaluates_whatever_subset_exists() -> None:
         "PgConnectionsCritical",
     ]
     assert run.states() == [State.PENDING, State.PENDING]
+
+
+CALLS = gauge("pg_stat_statements_calls_total", "calls", "datname", "queryid")
+EXEC = gauge("pg_stat_statements_exec_seconds_total", "seconds", "datname", "queryid")
+
+
+class Query:
+    """Cumulative pg_stat_statements counters of one query (and the 'other' bucket)."""
+
+    def __init__(self) -> None:
+        self.calls = 0.0
+        self.seconds = 0.0
+
+    def run(self, calls: int, mean: float) -> SeriesView:
+        self.calls += calls
+        self.seconds += calls * mean
+        samples = [
+            CALLS(self.calls, "app", "42", target="primary"),
+            EXEC(self.seconds, "app", "42", target="primary"),
+            CALLS(self.calls * 10, "app", "other", target="primary"),
+            EXEC(self.seconds * 100, "app", "other", target="primary"),
+        ]
+        return view_of({("postgres_statements", "primary"): samples})
+
+
+def regression_run() -> tuple[Run, Query]:
+    regression = rule(
+        name="Slower",
+        kind="regression",
+        window="60s",
+        baseline="300s",
+        min_calls=20,
+        min_increase="5ms",
+    )
+    return Run(regression), Query()
+
+
+def test_regression_fires_on_a_slower_query_and_resolves() -> None:
+    run, query = regression_run()
+    for _ in range(36):  # 6 minutes at 10 ms, 10 calls every 10 s
+        run.step(query.run(10, 0.010), dt=10)
+    assert run.fired() == 0
+    for _ in range(7):  # the last minute at 50 ms
+        run.step(query.run(10, 0.050), dt=10)
+    assert run.fired() == 1
+    (instance,) = run.state.instances.values()
+    assert dict(instance.labels) == {"target": "primary", "datname": "app", "queryid": "42"}
+    assert instance.value is not None and 0.04 < instance.value <= 0.05
+    assert instance.threshold is not None and 0.019 < instance.threshold < 0.03
+    for _ in range(8):
+        run.step(query.run(10, 0.010), dt=10)
+    assert run.resolved() == 1
+
+
+def test_regression_needs_calls_and_an_absolute_increase() -> None:
+    run, query = regression_run()
+    for _ in range(36):
+        run.step(query.run(10, 0.0001), dt=10)
+    for _ in range(7):  # 0.1 ms -> 0.4 ms: 4x, but only 0.3 ms slower
+        run.step(query.run(10, 0.0004), dt=10)
+    assert run.fired() == 0
+    run, query = regression_run()
+    for _ in range(36):  # one call per 10 s: 30 calls in the baseline ...
+        run.step(query.run(1, 0.010), dt=10)
+    for _ in range(12):  # ... but only 6 in a recent window: under min_calls
+        run.step(query.run(1, 0.500), dt=10)
+    assert run.fired() == 0
+
+
+def test_regression_history_restarts_after_a_counter_reset() -> None:
+    run, query = regression_run()
+    for _ in range(36):
+        run.step(query.run(10, 0.010), dt=10)
+    query.calls = query.seconds = 0.0  # pg_stat_statements_reset()
+    for _ in range(7):
+        run.step(query.run(10, 0.050), dt=10)
+    assert run.fired() == 0  # no baseline since the reset: no verdict
+    history = run.state.history["Slower"]
+    (points,) = history.values()
+    assert points[0].calls == 10.0
