@@ -1,208 +1,13 @@
-"""A real Prometheus (Debian package ``prometheus``) and the daemon as a process.
-
-:class:`PrometheusServer` runs ``prometheus`` on a free loopback port with a temporary
-TSDB and a generated configuration, optionally with ``--web.enable-remote-write-receiver``.
-It is ready when ``/-/ready`` answers 200, and it can be stopped and started again on
-the same port and storage (an outage). :class:`DaemonProcess` runs ``python -m monitor run``
-as Heroku would, with a configuration from the environment or a file, and stops it
-with SIGTERM.
-"""
+"""Fixtures for the deployment tests (helpers in tests/prometheus_support.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import yaml
-from support import free_port, parse_exposition, require_binary, wait_for_sync
-
-from monitor.testservers import ServerProcess
-
-
-@dataclass
-class PrometheusServer(ServerProcess):
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
-
-    def start(self) -> None:
-        super().start()
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for_sync(ready, timeout=30)
-
-    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        """The result of an instant query (``/api/v1/query``); raises on a PromQL error."""
-        params: dict[str, str] = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        response = httpx.get(f"{self.url}/api/v1/query", params=params, timeout=10)
-        body = response.json()
-        if body.get("status") != "success":
-            raise AssertionError(f"query {expr!r} failed: {body.get('error', response.text)}")
-        return body["data"]["result"]  # type: ignore[no-any-return]
-
-    def label_sets(self, expr: str, drop: tuple[str, ...] = ()) -> set[frozenset[Any]]:
-        """The label sets of an instant query's result, without the ``drop`` labels."""
-        return {
-            frozenset((k, v) for k, v in item["metric"].items() if k not in drop)
-            for item in self.query(expr)
-        }
-
-    async def aquery(self, expr: str) -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(f"{self.url}/api/v1/query", params={"query": expr})
-        body = response.json()
-        if body.get("status") != "success":
-            raise AssertionError(f"query {expr!r} failed: {body.get('error', response.text)}")
-        return body["data"]["result"]  # type: ignore[no-any-return]
-
-
-@contextlib.contextmanager
-def _prometheus(
-    scrape_configs: list[dict[str, Any]] | None = None,
-    *,
-    receiver: bool = False,
-    scrape_interval: str = "1s",
-    port: int | None = None,
-) -> Iterator[PrometheusServer]:
-    binary = require_binary("prometheus", "/usr/bin/prometheus")
-    workdir = Path(tempfile.mkdtemp(prefix="app-monitor-prometheus-", dir="/tmp"))
-    config = {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": scrape_configs or [],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = port or free_port()
-    argv = [
-        binary,
-        f"--config.file={workdir / 'prometheus.yml'}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--storage.tsdb.retention.time=1d",
-    ]
-    if receiver:
-        argv.append("--web.enable-remote-write-receiver")
-    server = PrometheusServer("prometheus", argv, port, workdir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@dataclass
-class DaemonProcess:
-    """``monitor run`` in a subprocess on its own HTTP port."""
-
-    proc: subprocess.Popen[str]
-    port: int
-    token: str | None
-    log: Path
-
-    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = httpx.get(f"http://127.0.0.1:{self.port}/metrics", headers=headers, timeout=5)
-        response.raise_for_status()
-        return parse_exposition(response.text)
-
-    def value(self, name: str, **labels: str) -> float | None:
-        return self.metrics().get((name, frozenset(labels.items())))
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"monitor exited with {self.proc.returncode}:\n{self.output()}")
-        return True
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            raise AssertionError("monitor did not stop within 20 s of SIGTERM") from None
-
-
-@contextlib.contextmanager
-def _monitor_process(
-    tmp_path: Path,
-    *,
-    env: dict[str, str] | None = None,
-    config: dict[str, Any] | None = None,
-    token: str | None = None,
-    name: str = "monitor",
-) -> Iterator[DaemonProcess]:
-    """Run the daemon; ``env`` alone configures it as on Heroku, or ``config`` as a file."""
-    port = free_port()
-    full_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "HEROKU_", "REMOTE_WRITE_", "MONITOR_", "DYNO"))
-    }
-    full_env.update({"LOG_FORMAT": "json", "MONITOR_LISTEN": f"127.0.0.1:{port}"})
-    if config is not None:
-        path = tmp_path / f"{name}.yaml"
-        config = {**config, "http": {"listen": f"127.0.0.1:{port}", **config.get("http", {})}}
-        path.write_text(yaml.safe_dump(config))
-        full_env["MONITOR_CONFIG"] = str(path)
-    full_env.update(env or {})
-    log = tmp_path / f"{name}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run"],
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-    daemon = DaemonProcess(proc, port, token, log)
-    try:
-
-        def healthy() -> bool:
-            daemon.alive()
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for_sync(healthy, timeout=30)
-        yield daemon
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
+from prometheus_support import DaemonProcess, PrometheusServer, monitor_process, prometheus
 
 StartPrometheus = Callable[..., PrometheusServer]
 StartMonitor = Callable[..., DaemonProcess]
@@ -212,11 +17,11 @@ StartMonitor = Callable[..., DaemonProcess]
 def start_prometheus() -> Iterator[StartPrometheus]:
     """``start_prometheus(scrape_configs, receiver=True)``; stopped after the test."""
     with contextlib.ExitStack() as stack:
-        yield lambda *a, **kw: stack.enter_context(_prometheus(*a, **kw))
+        yield lambda *a, **kw: stack.enter_context(prometheus(*a, **kw))
 
 
 @pytest.fixture
 def start_monitor(tmp_path: Path) -> Iterator[StartMonitor]:
     """``start_monitor(env=..., config=..., token=..., name=...)``; stopped after the test."""
     with contextlib.ExitStack() as stack:
-        yield lambda **kw: stack.enter_context(_monitor_process(tmp_path, **kw))
+        yield lambda **kw: stack.enter_context(monitor_process(tmp_path, **kw))
