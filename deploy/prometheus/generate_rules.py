@@ -57,7 +57,7 @@ FILTERS = {
     "percent": "{{{{ {v} | humanizePercentage }}}}",
     "duration": "{{{{ {v} | humanizeDuration }}}}",
     "bytes": "{{{{ {v} | humanize1024 }}}}B",
-    "number": "{{{{ printf \"%.3g\" {v} }}}}",
+    "number": '{{{{ printf "%.3g" {v} }}}}',
 }
 _EXPR = re.compile(r"\{\{\s*(?P<expr>.*?)\s*\}\}")
 _FILTER = re.compile(r"^(?P<name>\w+)(?:\(\s*\d+\s*\))?$")
