@@ -14,9 +14,10 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,139 @@ class Harness:
 
     def parsed(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         return parse_exposition(self.exposition.render().decode())
+
+
+# --- answers in the documented shapes -------------------------------------------------
+
+PAGE = "https://example.com/"
+
+
+def daily_body(
+    *,
+    key: dict[str, str] | None = None,
+    form_factor: str = "PHONE",
+    lcp_p75: Any = 3000,
+    cls_p75: Any = "0.05",
+    inp: bool = False,
+    last: tuple[int, int, int] = (2026, 2, 7),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A queryRecord answer shaped like the documented github.com/marketplace capture."""
+    metrics: dict[str, Any] = {
+        "largest_contentful_paint": {
+            "histogram": [
+                {"start": 0, "end": 2500, "density": 0.9343},
+                {"start": 2500, "end": 4000, "density": 0.0418},
+                {"start": 4000, "density": 0.0239},
+            ],
+            "percentiles": {"p75": lcp_p75},
+        },
+        "cumulative_layout_shift": {
+            "histogram": [
+                {"start": "0.00", "end": "0.10", "density": 0.9343},
+                {"start": "0.10", "end": "0.25", "density": 0.0511},
+                {"start": "0.25", "density": 0.0146},
+            ],
+            "percentiles": {"p75": cls_p75},
+        },
+        "navigation_types": {"fractions": {"navigate": 0.7618, "reload": 0.0104}},
+        "largest_contentful_paint_image_time_to_first_byte": {"percentiles": {"p75": 838}},
+    }
+    if inp:
+        metrics["interaction_to_next_paint"] = {
+            "histogram": [
+                {"start": 0, "end": 200, "density": 0.8},
+                {"start": 200, "end": 500, "density": 0.15},
+                {"start": 500, "density": 0.05},
+            ],
+            "percentiles": {"p75": 150},
+        }
+    metrics.update(extra or {})
+    y, m, d = last
+    return {
+        "record": {
+            "key": {"formFactor": form_factor, **(key or {"origin": "https://example.com"})},
+            "metrics": metrics,
+            "collectionPeriod": {
+                "firstDate": {"year": 2026, "month": 1, "day": 11},
+                "lastDate": {"year": y, "month": m, "day": d},
+            },
+        }
+    }
+
+
+def history_body(p75s: Sequence[Any], cls_p75s: Sequence[Any], periods: int = 25) -> dict[str, Any]:
+    start = datetime(2025, 8, 17)
+    collection = []
+    for i in range(periods):
+        first = start + timedelta(weeks=i)
+        last = first + timedelta(days=27)
+        collection.append(
+            {
+                "firstDate": {"year": first.year, "month": first.month, "day": first.day},
+                "lastDate": {"year": last.year, "month": last.month, "day": last.day},
+            }
+        )
+    nan_densities = ["NaN" if v is None else 0.8 for v in p75s]
+    return {
+        "record": {
+            "key": {"origin": "https://example.com", "formFactor": "PHONE"},
+            "metrics": {
+                "largest_contentful_paint": {
+                    "histogramTimeseries": [
+                        {"start": 0, "end": 2500, "densities": nan_densities},
+                        {"start": 2500, "end": 4000, "densities": [0.1] * periods},
+                        {"start": 4000, "densities": [0.1] * periods},
+                    ],
+                    "percentilesTimeseries": {"p75s": list(p75s)},
+                },
+                "cumulative_layout_shift": {
+                    "histogramTimeseries": [
+                        {"start": "0.00", "end": "0.10", "densities": [0.9] * periods}
+                    ],
+                    "percentilesTimeseries": {"p75s": list(cls_p75s)},
+                },
+                "interaction_to_next_paint": {
+                    "percentilesTimeseries": {"p75s": [None] * periods},
+                },
+                "navigation_types": {
+                    "fractionTimeseries": {"navigate": {"fractions": ["NaN"] * periods}}
+                },
+            },
+            "collectionPeriods": collection,
+        }
+    }
+
+
+def psi_body(lcp_ms: float = 2400.0, score: float | None = 0.85, **extra: Any) -> dict[str, Any]:
+    """A runPagespeed answer in the shape of the documented capture."""
+    audits: dict[str, Any] = {
+        "largest-contentful-paint": {
+            "numericValue": lcp_ms,
+            "numericUnit": "millisecond",
+            "displayValue": "2,4\u00a0s",  # localised: never read
+            "score": 0.9,
+        },
+        "first-contentful-paint": {"numericValue": 1200.5, "numericUnit": "millisecond"},
+        "total-blocking-time": {"numericValue": 150, "numericUnit": "millisecond"},
+        "speed-index": {"numericValue": 3100, "numericUnit": "millisecond"},
+        "server-response-time": {"numericValue": 420, "numericUnit": "millisecond"},
+        "cumulative-layout-shift": {
+            "numericValue": 0.0006,
+            "numericUnit": "unitless",
+            "displayValue": "0.001",
+        },
+        "interactive": {"numericValue": "NaN", "numericUnit": "millisecond"},
+    }
+    return {
+        "id": PAGE,
+        "kind": "pagespeedonline#result",
+        "analysisUTCTimestamp": "2026-02-09T10:00:00.000Z",
+        "loadingExperience": {"initial_url": PAGE},
+        "lighthouseResult": {
+            "timing": {"total": 22398.2},
+            "categories": {"performance": {"score": score}},
+            "audits": audits,
+            **extra,
+        },
+    }

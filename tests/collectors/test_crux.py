@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from conftest import make_config, run_daemon
 from support import metric, parse_exposition, wait_for
-from web_fakes import FakeServer, Harness, Reply
+from web_fakes import FakeServer, Harness, Reply, daily_body, history_body
 
 from collectors.crux import CruxSource, sources
 from collectors.crux.client import RecordKey
@@ -23,60 +23,6 @@ DAILY = "/v1/records:queryRecord"
 HISTORY = "/v1/records:queryHistoryRecord"
 PST = timezone(timedelta(hours=-8))
 FAST = Backoff(base=0.02, cap=0.05)
-
-
-def daily_body(
-    *,
-    key: dict[str, str] | None = None,
-    form_factor: str = "PHONE",
-    lcp_p75: Any = 3000,
-    cls_p75: Any = "0.05",
-    inp: bool = False,
-    last: tuple[int, int, int] = (2026, 2, 7),
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A queryRecord answer shaped like the documented github.com/marketplace capture."""
-    metrics: dict[str, Any] = {
-        "largest_contentful_paint": {
-            "histogram": [
-                {"start": 0, "end": 2500, "density": 0.9343},
-                {"start": 2500, "end": 4000, "density": 0.0418},
-                {"start": 4000, "density": 0.0239},
-            ],
-            "percentiles": {"p75": lcp_p75},
-        },
-        "cumulative_layout_shift": {
-            "histogram": [
-                {"start": "0.00", "end": "0.10", "density": 0.9343},
-                {"start": "0.10", "end": "0.25", "density": 0.0511},
-                {"start": "0.25", "density": 0.0146},
-            ],
-            "percentiles": {"p75": cls_p75},
-        },
-        "navigation_types": {"fractions": {"navigate": 0.7618, "reload": 0.0104}},
-        "largest_contentful_paint_image_time_to_first_byte": {"percentiles": {"p75": 838}},
-    }
-    if inp:
-        metrics["interaction_to_next_paint"] = {
-            "histogram": [
-                {"start": 0, "end": 200, "density": 0.8},
-                {"start": 200, "end": 500, "density": 0.15},
-                {"start": 500, "density": 0.05},
-            ],
-            "percentiles": {"p75": 150},
-        }
-    metrics.update(extra or {})
-    y, m, d = last
-    return {
-        "record": {
-            "key": {"formFactor": form_factor, **(key or {"origin": "https://example.com"})},
-            "metrics": metrics,
-            "collectionPeriod": {
-                "firstDate": {"year": 2026, "month": 1, "day": 11},
-                "lastDate": {"year": y, "month": m, "day": d},
-            },
-        }
-    }
 
 
 def google_error(code: int, status: str, message: str) -> dict[str, Any]:
@@ -377,49 +323,6 @@ async def test_api_key_never_leaks(google: FakeServer, capsys: pytest.CaptureFix
     out = capsys.readouterr()
     assert API_KEY not in out.out + out.err
     assert API_KEY not in h.exposition.render().decode()
-
-
-def history_body(p75s: Sequence[Any], cls_p75s: Sequence[Any], periods: int = 25) -> dict[str, Any]:
-    start = datetime(2025, 8, 17)
-    collection = []
-    for i in range(periods):
-        first = start + timedelta(weeks=i)
-        last = first + timedelta(days=27)
-        collection.append(
-            {
-                "firstDate": {"year": first.year, "month": first.month, "day": first.day},
-                "lastDate": {"year": last.year, "month": last.month, "day": last.day},
-            }
-        )
-    nan_densities = ["NaN" if v is None else 0.8 for v in p75s]
-    return {
-        "record": {
-            "key": {"origin": "https://example.com", "formFactor": "PHONE"},
-            "metrics": {
-                "largest_contentful_paint": {
-                    "histogramTimeseries": [
-                        {"start": 0, "end": 2500, "densities": nan_densities},
-                        {"start": 2500, "end": 4000, "densities": [0.1] * periods},
-                        {"start": 4000, "densities": [0.1] * periods},
-                    ],
-                    "percentilesTimeseries": {"p75s": list(p75s)},
-                },
-                "cumulative_layout_shift": {
-                    "histogramTimeseries": [
-                        {"start": "0.00", "end": "0.10", "densities": [0.9] * periods}
-                    ],
-                    "percentilesTimeseries": {"p75s": list(cls_p75s)},
-                },
-                "interaction_to_next_paint": {
-                    "percentilesTimeseries": {"p75s": [None] * periods},
-                },
-                "navigation_types": {
-                    "fractionTimeseries": {"navigate": {"fractions": ["NaN"] * periods}}
-                },
-            },
-            "collectionPeriods": collection,
-        }
-    }
 
 
 async def test_history_series_gaps_and_change_ratio(google: FakeServer) -> None:

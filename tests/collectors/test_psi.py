@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import make_config
 from support import metric
-from web_fakes import FakeServer, Harness, Reply
+from web_fakes import PAGE, FakeServer, Harness, Reply, psi_body
 
 from collectors.psi import PsiJob, PsiSource, sources
 from monitor.config import ConfigError
@@ -17,41 +17,6 @@ from monitor.config.web import PsiConfig
 
 API_KEY = "AIzaFAKE-psi-key-9876543210"
 RUN = "/pagespeedonline/v5/runPagespeed"
-PAGE = "https://example.com/"
-
-
-def psi_body(lcp_ms: float = 2400.0, score: float | None = 0.85, **extra: Any) -> dict[str, Any]:
-    """A runPagespeed answer in the shape of the documented capture."""
-    audits: dict[str, Any] = {
-        "largest-contentful-paint": {
-            "numericValue": lcp_ms,
-            "numericUnit": "millisecond",
-            "displayValue": "2,4\u00a0s",  # localised: never read
-            "score": 0.9,
-        },
-        "first-contentful-paint": {"numericValue": 1200.5, "numericUnit": "millisecond"},
-        "total-blocking-time": {"numericValue": 150, "numericUnit": "millisecond"},
-        "speed-index": {"numericValue": 3100, "numericUnit": "millisecond"},
-        "server-response-time": {"numericValue": 420, "numericUnit": "millisecond"},
-        "cumulative-layout-shift": {
-            "numericValue": 0.0006,
-            "numericUnit": "unitless",
-            "displayValue": "0.001",
-        },
-        "interactive": {"numericValue": "NaN", "numericUnit": "millisecond"},
-    }
-    return {
-        "id": PAGE,
-        "kind": "pagespeedonline#result",
-        "analysisUTCTimestamp": "2026-02-09T10:00:00.000Z",
-        "loadingExperience": {"initial_url": PAGE},
-        "lighthouseResult": {
-            "timing": {"total": 22398.2},
-            "categories": {"performance": {"score": score}},
-            "audits": audits,
-            **extra,
-        },
-    }
 
 
 @pytest.fixture
