@@ -59,6 +59,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -210,79 +211,77 @@ GroupKey = tuple[int, int | None]
 """(dbid, queryid); queryid None collects the rows whose queryid is hidden."""
 
 
-@dataclass(frozen=True, slots=True)
-class TopStatement:
-    dbid: int
-    queryid: int
-    totals: tuple[float, ...]
-
-
 class StatementTotals:
-    """The counter bookkeeping of :mod:`statements`, without any I/O (see module doc)."""
+    """The counter bookkeeping of :mod:`statements`, without any I/O (see module doc).
+
+    After :meth:`update`, ``top`` lists the top N group keys, ``other`` maps each dbid
+    to its ``other`` totals, and ``changed`` holds the groups that grew in that update
+    (so unchanged top statements can reuse their samples).
+    """
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._clock = clock
         self._last: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._totals: dict[GroupKey, list[float]] = {}
         self._gone: dict[GroupKey, tuple[list[float], float]] = {}
+        self._rows: dict[GroupKey, int] = {}
+        self._new_rows = 0
+        """Rows currently read per group (the groups present in pg_stat_statements)."""
         self.other: dict[int, list[float]] = {}
-        self.top: list[TopStatement] = []
+        self.top: list[GroupKey] = []
+        self.changed: set[GroupKey] = set()
         self.hidden_rows = 0
+        self._top_n = -1
+
+    def totals_of(self, key: GroupKey) -> list[float]:
+        return self._totals[key]
 
     def update(self, rows: Iterable[tuple[Any, ...]], top_n: int, full_reset: bool = False) -> None:
         """Feed one full read of the main query; recompute the top N and ``other``."""
         last = self._last
         new_last: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        totals = self._totals
         increases: dict[GroupKey, list[float]] = {}
-        seen: set[GroupKey] = set()
         hidden: dict[tuple[Any, ...], list[Any]] = {}
+        last_get = last.get
+        self._new_rows = 0
         for row in rows:
+            rowkey = row[:4]
             if row[2] is None:
-                merged = hidden.get(row[:4])
+                merged = hidden.get(rowkey)
                 if merged is None:
-                    hidden[row[:4]] = list(row)
+                    hidden[rowkey] = list(row)
                 else:
                     for i in range(4, 11):
                         merged[i] += row[i]
                 continue
-            self._feed(row, last, new_last, increases, seen, full_reset)
+            new_last[rowkey] = row
+            if full_reset or last_get(rowkey) != row:  # unchanged is the common case
+                self._feed(row, last_get(rowkey), increases, full_reset)
         self.hidden_rows = len(hidden)
         for merged in hidden.values():
-            self._feed(tuple(merged), last, new_last, increases, seen, full_reset)
+            row = tuple(merged)
+            new_last[row[:4]] = row
+            self._feed(row, last_get(row[:4]), increases, full_reset)
         self._last = new_last
-        self._forget(seen)
-        visible = [k for k in seen if k[1] is not None]
-        chosen = heapq.nlargest(top_n, visible, key=lambda k: totals[k][EXEC]) if top_n else []
-        chosen_set = set(chosen)
+        vanished = self._forget(last, new_last)
+        self._rank(increases, vanished, top_n)
+        chosen = set(self.top)
         for key, inc in increases.items():
-            if key in chosen_set:
+            if key in chosen:
                 continue
-            bucket = self.other.get(key[0])
-            if bucket is None:
-                self.other[key[0]] = list(inc)
-            else:
-                for i, v in enumerate(inc):
-                    bucket[i] += v
-        self.top = [TopStatement(k[0], k[1], tuple(totals[k])) for k in chosen if k[1] is not None]
+            bucket = self.other[key[0]]
+            for i, v in enumerate(inc):
+                bucket[i] += v
+        self.changed = set(increases)
 
     def _feed(
         self,
-        row: Sequence[Any],
-        last: dict[tuple[Any, ...], tuple[Any, ...]],
-        new_last: dict[tuple[Any, ...], tuple[Any, ...]],
+        row: tuple[Any, ...],
+        prev: tuple[Any, ...] | None,
         increases: dict[GroupKey, list[float]],
-        seen: set[GroupKey],
         full_reset: bool,
     ) -> None:
-        row = tuple(row)
-        rowkey = row[:4]
-        new_last[rowkey] = row
         key: GroupKey = (row[1], row[2])
-        seen.add(key)
-        prev = last.get(rowkey)
-        if prev == row and not full_reset:
-            return
         values = row[4:11]
         if (
             prev is None
@@ -293,6 +292,9 @@ class StatementTotals:
             inc = list(values)
         else:
             inc = [v - p for v, p in zip(values, prev[4:11], strict=True)]
+        if prev is None:
+            self._rows[key] = self._rows.get(key, 0) + 1
+            self._new_rows += 1
         total = self._totals.get(key)
         if total is None:
             revived = self._gone.pop(key, None)
@@ -308,12 +310,54 @@ class StatementTotals:
             for i, v in enumerate(inc):
                 pending[i] += v
 
-    def _forget(self, seen: set[GroupKey]) -> None:
+    def _rank(
+        self,
+        increases: dict[GroupKey, list[float]],
+        vanished: bool,
+        top_n: int,
+    ) -> None:
+        """Recompute the top N, or keep it when nothing could have changed it.
+
+        Totals only grow, so the previous top N stays the top N unless one of its
+        members vanished or a statement outside it grew past its smallest member.
+        """
+        totals = self._totals
+        top = self.top
+        if top_n == self._top_n and not vanished and top:
+            floor = min(totals[k][EXEC] for k in top) if len(top) >= top_n else -1.0
+            chosen = set(top)
+            if all(
+                key in chosen or key[1] is None or totals[key][EXEC] <= floor for key in increases
+            ):
+                return
+        self._top_n = top_n
+        if not top_n:
+            self.top = []
+            return
+        candidates = [(totals[k][EXEC], k) for k in self._rows if k[1] is not None]
+        self.top = [k for _, k in heapq.nlargest(top_n, candidates, key=itemgetter(0))]
+
+    def _forget(
+        self, last: dict[tuple[Any, ...], tuple[Any, ...]], now_read: dict[tuple[Any, ...], Any]
+    ) -> bool:
+        """Park the totals of groups that left pg_stat_statements; True if any did."""
         now = self._clock()
-        for key in self._totals.keys() - seen:
+        vanished = False
+        # every row read before is read again unless fewer old rows came back than before
+        still_there = len(now_read) - self._new_rows
+        gone_rows = last.keys() - now_read.keys() if still_there < len(last) else set()
+        for rowkey in gone_rows:
+            key: GroupKey = (rowkey[1], rowkey[2])
+            left = self._rows[key] - 1
+            if left:
+                self._rows[key] = left
+                continue
+            del self._rows[key]
             self._gone[key] = (self._totals.pop(key), now)
+            vanished = True
         for key in [k for k, (_, t) in self._gone.items() if now - t > FORGET_AFTER]:
             del self._gone[key]
+        return vanished
 
     @property
     def tracked(self) -> int:
@@ -356,6 +400,7 @@ class StatementsJob(PostgresJob):
         self._stats_reset: float | None = None
         self._dealloc = RunningTotals[str]()
         self._texts: dict[GroupKey, str] = {}
+        self._top_samples: dict[GroupKey, tuple[str, str | None, list[Sample]]] = {}
 
     async def _lookup(self, conn: Connection) -> Extension | None:
         cur = await conn.execute(EXTENSION_SQL)
@@ -428,7 +473,7 @@ class StatementsJob(PostgresJob):
         return self._samples(len(rows), dealloc)
 
     async def _fetch_texts(self, conn: Connection, ext: Extension) -> None:
-        wanted = {(t.dbid, t.queryid) for t in self.totals.top}
+        wanted = set(self.totals.top)
         self._texts = {k: v for k, v in self._texts.items() if k in wanted}
         missing = [k for k in wanted if k not in self._texts]
         if not missing:
@@ -446,20 +491,33 @@ class StatementsJob(PostgresJob):
         if dealloc is not None:
             out.append(DEALLOC(dealloc, target=target))
         databases = self._databases
-        for top in self.totals.top:
-            datname = databases.get(top.dbid)
+        changed = self.totals.changed
+        previous = self._top_samples
+        current: dict[GroupKey, tuple[str, str | None, list[Sample]]] = {}
+        for key in self.totals.top:
+            datname = databases.get(key[0])
             if datname is None:
                 continue
-            qid = str(top.queryid)
-            for spec, scale, value in zip(VALUE_SPECS, SCALE, top.totals, strict=True):
-                out.append(spec(value * scale, datname, qid, target=target))
-            text = self._texts.get((top.dbid, top.queryid))
-            if text is not None:
-                out.append(QUERY_INFO(1, datname, qid, text, target=target))
+            text = self._texts.get(key)
+            cached = previous.get(key)
+            if cached is not None and key not in changed and cached[:2] == (datname, text):
+                samples = cached[2]  # unchanged statement: its immutable samples again
+            else:
+                samples = self._statement_samples(datname, str(key[1]), self.totals.totals_of(key))
+                if text is not None:
+                    samples.append(QUERY_INFO(1, datname, str(key[1]), text, target=target))
+            current[key] = (datname, text, samples)
+            out.extend(samples)
+        self._top_samples = current
         for dbid, values in self.totals.other.items():
             datname = databases.get(dbid)
-            if datname is None:
-                continue
-            for spec, scale, value in zip(VALUE_SPECS, SCALE, values, strict=True):
-                out.append(spec(value * scale, datname, OTHER, target=target))
+            if datname is not None:
+                out.extend(self._statement_samples(datname, OTHER, values))
         return out
+
+    def _statement_samples(self, datname: str, queryid: str, values: list[float]) -> list[Sample]:
+        labels = (self.target, datname, queryid)
+        return [
+            Sample(spec, labels, value * scale)
+            for spec, scale, value in zip(VALUE_SPECS, SCALE, values, strict=True)
+        ]
