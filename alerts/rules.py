@@ -153,16 +153,14 @@ class ThresholdRule(Rule):
         return found
 
     @staticmethod
-    def _watched(
-        current: Mapping[str, AlertInstance], names: tuple[str, ...]
-    ) -> set[tuple[str, ...]]:
+    def _watched(current: list[dict[str, str]], names: tuple[str, ...]) -> set[tuple[str, ...]]:
         """The label values (in ``names`` order) of this rule's current instances."""
-        out = set()
-        for instance in current.values():
-            labels = dict(instance.labels)
-            if set(labels) <= set(names):
-                out.add(tuple(labels.get(n, "") for n in names))
-        return out
+        allowed = set(names)
+        return {
+            tuple(labels.get(n, "") for n in names)
+            for labels in current
+            if labels.keys() <= allowed
+        }
 
     def still_bad(self, value: float) -> bool:
         """Hysteresis: a pending or firing instance holds until the value passes ``clear``."""
@@ -183,6 +181,15 @@ class ThresholdRule(Rule):
         threshold = self.threshold
         allowed = self.guard.targets(view) if self.guard is not None else None
         out: dict[str, Observation] = {}
+        watch_sets: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+        current_labels = [dict(i.labels) for i in current.values()]
+
+        def watching(names: tuple[str, ...]) -> set[tuple[str, ...]]:
+            found = watch_sets.get(names)
+            if found is None:
+                found = watch_sets[names] = self._watched(current_labels, names)
+            return found
+
         for chunk in view.chunks(self.metric):
             if not chunk.samples:
                 continue
@@ -191,13 +198,13 @@ class ThresholdRule(Rule):
             spec = chunk.samples[0].spec
             names = spec.label_names
             matcher = self._matcher_for(names)
-            watched = self._watched(current, names) if current else set()
+            watched = watching(names)
             for sample in chunk.samples:
                 if sample.spec is not spec:  # a collector mixing label sets: rare
                     spec = sample.spec
                     names = spec.label_names
                     matcher = self._matcher_for(names)
-                    watched = self._watched(current, names) if current else set()
+                    watched = watching(names)
                 values = sample.label_values
                 if matcher is not None and not matcher.matches(values):
                     continue
