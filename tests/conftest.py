@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from support import REQUIRE_ALL, wait_for
 
 from monitor.config import Config, validate
 from monitor.daemon import Daemon
 from monitor.redact import clear_secrets
 from monitor.testbed import TestBed, TestBedError, find_pg_bin
-from support import REQUIRE_ALL, wait_for
 
 
 def _need_postgres() -> None:
