@@ -116,7 +116,7 @@ async def bench_handler(total: int, memory_every: int) -> None:
     handle = component.endpoint.handle
     rng = random.Random(1)
     latencies = array("d", bytes(8 * total))  # preallocated: not part of the memory figures
-    memory: list[tuple[int, float, int]] = []
+    memory: list[tuple[int, float, int, int, int]] = []
     start = time.perf_counter()
     for i in range(total):
         body = beacon(i, rng)  # unique ids throughout: nothing is a duplicate
@@ -127,7 +127,8 @@ async def bench_handler(total: int, memory_every: int) -> None:
             raise SystemExit(f"beacon {i} got {response.status_code}: {response.body!r}")
         if (i + 1) % memory_every == 0:
             component.flush()
-            memory.append((i + 1, rss_mib(), component.aggregator.tracked))
+            agg = component.aggregator
+            memory.append((i + 1, rss_mib(), agg.tracked, agg.pending, sys.getallocatedblocks()))
     elapsed = time.perf_counter() - start
     busy = sum(latencies)
     ordered = sorted(latencies)
@@ -140,10 +141,10 @@ async def bench_handler(total: int, memory_every: int) -> None:
             *(percentile(ordered, q) * 1000 for q in (0.5, 0.99, 0.999, 1.0))
         )
     )
-    print("memory: beacons -> RSS MiB (ids remembered)")
-    for n, rss, tracked in memory:
-        print(f"  {n:>9,} -> {rss:7.1f} MiB ({tracked:,})")
-    after_warmup = [rss for n, rss, _ in memory if n >= total // 5]
+    print("memory: beacons -> RSS MiB, Python objects allocated (ids remembered, CLS/INP pending)")
+    for n, rss, tracked, pending, blocks in memory:
+        print(f"  {n:>9,} -> {rss:7.1f} MiB, {blocks:>9,} blocks ({tracked:,}, {pending:,})")
+    after_warmup = [rss for n, rss, *_ in memory if n >= total // 5]
     if after_warmup:
         growth = after_warmup[-1] - after_warmup[0]
         print(f"memory growth after {total // 5:,} beacons: {growth:+.1f} MiB")
@@ -274,9 +275,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--only", choices=["http", "handler"])
     args = parser.parse_args()
-    asyncio.run(bench_http(args.rate, args.seconds, args.connections))
-    asyncio.run(bench_handler(args.beacons, max(1, args.beacons // 10)))
+    if args.only != "handler":
+        asyncio.run(bench_http(args.rate, args.seconds, args.connections))
+    if args.only != "http":
+        asyncio.run(bench_handler(args.beacons, max(1, args.beacons // 10)))
 
 
 if __name__ == "__main__":

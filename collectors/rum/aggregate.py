@@ -16,7 +16,7 @@ that the oldest are forgotten (pending ones counted at once).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import NamedTuple
 
 from collectors.rum.beacon import Report
@@ -82,9 +82,11 @@ class Aggregator:
         self.histograms: dict[tuple[VitalName, str], Histogram] = {}
         self.accepted: Counter[VitalName] = Counter()
         self.duplicates: Counter[VitalName] = Counter()
-        self._seen: dict[int, float] = {}
+        # OrderedDicts, not dicts: taking the oldest entry of a dict whose front was
+        # deleted scans the deleted slots (O(n) until the next resize); here it is O(1)
+        self._seen: OrderedDict[int, float] = OrderedDict()
         """Counted ids (hashed) -> when to forget them; insertion order is expiry order."""
-        self._pending: dict[int, _Pending] = {}
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()
         """CLS/INP ids waiting to settle; insertion order is due order."""
 
     def add(self, report: Report, route: str, now: float) -> None:
@@ -102,8 +104,7 @@ class Aggregator:
         self.accepted[report.metric] += 1
         if report.metric in SETTLING:
             if len(self._pending) >= self.config.max_tracked_ids:
-                oldest = next(iter(self._pending))
-                self._count(oldest, self._pending.pop(oldest), now)
+                self._count(*self._pending.popitem(last=False), now)
             self._pending[key] = _Pending(
                 report.metric, route, report.value, now + self.config.settle
             )
@@ -120,7 +121,7 @@ class Aggregator:
     def _remember(self, key: int, now: float) -> None:
         seen = self._seen
         if len(seen) >= self.config.max_tracked_ids:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
         seen[key] = now + self.config.dedupe_window
 
     def _count(self, key: int, pending: _Pending, now: float) -> None:
