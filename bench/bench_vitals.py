@@ -150,6 +150,13 @@ async def bench_handler(total: int, memory_every: int) -> None:
         print(f"memory growth after {total // 5:,} beacons: {growth:+.1f} MiB")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -243,6 +250,7 @@ async def bench_http(rate: int, seconds: float, connections: int) -> None:
             schedule = [start + i / rate for i in range(total)]
             latencies: list[float] = []
             errors: list[str] = []
+            cpu_before = cpu_seconds(server.pid)
             t0 = time.perf_counter()
             await asyncio.gather(
                 *(
@@ -253,6 +261,7 @@ async def bench_http(rate: int, seconds: float, connections: int) -> None:
                 )
             )
             elapsed = time.perf_counter() - t0 - 0.5
+            busy = (cpu_seconds(server.pid) - cpu_before) / elapsed
         finally:
             server.terminate()
             server.wait(15)
@@ -260,7 +269,8 @@ async def bench_http(rate: int, seconds: float, connections: int) -> None:
     print(
         f"http: offered {rate:,}/s for {seconds:g} s over {connections} connections, server on "
         f"CPU {server_cpu}: {len(latencies):,} answered in {elapsed:.1f} s = "
-        f"{len(latencies) / elapsed:,.0f} beacons/s, {len(errors)} errors"
+        f"{len(latencies) / elapsed:,.0f} beacons/s, {len(errors)} errors; "
+        f"server CPU {busy:.0%} of one core"
     )
     print(
         "http latency: p50 {:.2f} ms, p99 {:.2f} ms, p99.9 {:.2f} ms, max {:.2f} ms".format(
