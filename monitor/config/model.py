@@ -64,7 +64,8 @@ class RemoteWriteConfig(Model):
     max_queue_samples: int = Field(default=500_000, ge=1)
     """Samples held while the receiver is unreachable; the oldest go first past this."""
     max_samples_per_send: int = Field(default=5_000, ge=1)
-    max_backoff: Duration = 30.0
+    max_backoff: Duration = 5.0
+    """Longest wait between retries (Prometheus' own remote_write default)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -3,7 +3,8 @@
 Two tasks share a :class:`~monitor.remote_write.queue.SampleQueue`: one reads the
 registry every interval (so collections keep their spacing while the receiver is
 down), the other sends whatever is queued, backing off exponentially (from
-:data:`MIN_BACKOFF` to ``max_backoff``, or as ``Retry-After`` asks) on retryable errors.
+:data:`MIN_BACKOFF` to ``max_backoff``, or as ``Retry-After`` asks, up to 5 minutes) on
+retryable errors.
 At shutdown a last collection is taken and the queue gets one more attempt, bounded by
 :data:`FINAL_PUSH_SECONDS` so the daemon still exits before Heroku's SIGKILL.
 """
@@ -33,6 +34,7 @@ from monitor.remote_write.stats import PushStats, PushStatsCollector
 log = structlog.get_logger("monitor.remote_write")
 
 MIN_BACKOFF = 0.5
+RETRY_AFTER_CAP = 300.0
 FINAL_PUSH_SECONDS = 2.0
 METADATA_INTERVAL = 60.0
 """Family metadata (type, help) rides along at most this often, as Prometheus sends it."""
@@ -179,9 +181,11 @@ class RemoteWriteComponent(Component):
             self._wake.clear()
             while (result := await self.push_one()) is not None:
                 if result.outcome is Outcome.RETRY:
-                    delay = result.retry_after if result.retry_after is not None else backoff
+                    delay = backoff
+                    if result.retry_after is not None:  # the receiver's word, within reason
+                        delay = min(result.retry_after, RETRY_AFTER_CAP)
                     backoff = min(backoff * 2, self.config.max_backoff)
-                    await asyncio.sleep(min(delay, self.config.max_backoff))
+                    await asyncio.sleep(delay)
                 else:
                     backoff = MIN_BACKOFF
 
