@@ -1,7 +1,8 @@
 # app-monitor: `make demo` runs the daemon against a throwaway PostgreSQL,
 # `make test` installs what the tests need and runs them.
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# resolved when a recipe runs, so after the `uv` target may have installed it
+UV = $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
 .PHONY: all uv sync deps demo test lint format bench clean
 
