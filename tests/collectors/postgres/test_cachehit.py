@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from support import wait_for_sync
+
 from collectors.postgres import PostgresSource
 from collectors.postgres.cachehit import delta_ratio
 from monitor.snapshot import Sample, find
@@ -21,6 +23,20 @@ def statio(bed: TestBed, db: str) -> tuple[float, float, float, float]:
         db=db,
     )[0]
     return tuple(float(v or 0) for v in row)  # type: ignore[return-value]
+
+
+def wait_flushed(bed: TestBed, db: str, *, inserted: int = 0, index_scans: int = 0) -> None:
+    """Wait until the server's statistics include the test's own statements.
+
+    Each ``sql()`` call runs in a backend of its own, which flushes its statistics as it
+    exits, after the client has already gone: without this wait the collector and the
+    test's own reading can see different amounts of work.
+    """
+    query = (
+        "SELECT coalesce(sum(n_tup_ins), 0) >= %s AND coalesce(sum(idx_scan), 0) >= %s"
+        " FROM pg_stat_user_tables"
+    )
+    wait_for_sync(lambda: sql(bed.primary, query, db=db, params=(inserted, index_scans))[0][0])
 
 
 def test_delta_ratio_is_absent_without_reads_or_after_a_reset() -> None:
@@ -62,11 +78,13 @@ async def test_ratios_come_from_the_last_interval(
     )
     source = make_source(pg_bed.primary.dsn(db))
     sources.append(source)
+    wait_flushed(pg_bed, db, inserted=5000)
     first = await collect(source)
     assert not find(first, "pg_cache_hit_ratio")  # no previous interval yet
     s1 = statio(pg_bed, db)
     for i in range(1, 200):
         sql(pg_bed.primary, "SELECT v FROM h WHERE id = %s", db=db, params=(i * 13,))
+    wait_flushed(pg_bed, db, inserted=5000, index_scans=199)
 
     second = await collect(source)
     s2 = statio(pg_bed, db)
