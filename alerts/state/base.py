@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from alerts.state.records import Changes, StateData
+from alerts.state.records import Changes, SilenceRow, StateData
 
 
 class StateStoreError(Exception):
@@ -25,6 +25,18 @@ class StateStore(ABC):
     @abstractmethod
     async def apply(self, changes: Changes) -> None:
         """Write one batch atomically."""
+
+    @abstractmethod
+    async def load_silences(self) -> list[SilenceRow]:
+        """Every runtime silence kept (active, future and recently ended)."""
+
+    @abstractmethod
+    async def add_silence(self, row: SilenceRow, prune_before: float) -> None:
+        """Store a runtime silence and drop those that ended before ``prune_before``."""
+
+    @abstractmethod
+    async def expire_silence(self, silence_id: str, now: float) -> bool:
+        """End a runtime silence at ``now``; False when no silence has that id."""
 
     @abstractmethod
     async def close(self) -> None: ...

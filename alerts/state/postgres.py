@@ -11,14 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import astuple
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 
 from alerts.state.base import Leadership, StateStore, StateStoreError
-from alerts.state.records import Changes, StateData
-from alerts.state.sql import QUERIES, SCHEMA, state_data, statements
+from alerts.state.records import Changes, SilenceRow, StateData
+from alerts.state.sql import (
+    EXPIRE_SILENCE,
+    INSERT_SILENCE,
+    PRUNE_SILENCES,
+    QUERIES,
+    SCHEMA,
+    SELECT_SILENCES,
+    SILENCE_EXISTS,
+    state_data,
+    statements,
+)
 from monitor.config.types import normalize_postgres_url
 from monitor.redact import redact, register_secret
 from monitor.runner import describe_error
@@ -31,6 +43,7 @@ LOCK_ID = int.from_bytes(
 """The advisory lock key (a constant: one alerting leader per state database)."""
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
+_T = TypeVar("_T")
 
 
 def _pg(sql: str) -> str:
@@ -114,6 +127,38 @@ class PostgresStateStore(StateStore):
             except Exception as exc:
                 await self._drop()
                 raise StateStoreError(f"{self.description}: {describe_error(exc)}") from None
+
+    async def _silence_op(self, op: Callable[[Connection], Awaitable[_T]]) -> _T:
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                async with asyncio.timeout(OPERATION_TIMEOUT), conn.transaction():
+                    return await op(conn)
+            except Exception as exc:
+                await self._drop()
+                raise StateStoreError(f"{self.description}: {describe_error(exc)}") from None
+
+    async def load_silences(self) -> list[SilenceRow]:
+        async def op(conn: Connection) -> list[SilenceRow]:
+            cur = await conn.execute(SELECT_SILENCES)
+            return [SilenceRow(*row) for row in await cur.fetchall()]
+
+        return await self._silence_op(op)
+
+    async def add_silence(self, row: SilenceRow, prune_before: float) -> None:
+        async def op(conn: Connection) -> None:
+            await conn.execute(_pg(PRUNE_SILENCES), (prune_before,))
+            await conn.execute(_pg(INSERT_SILENCE), astuple(row))
+
+        await self._silence_op(op)
+
+    async def expire_silence(self, silence_id: str, now: float) -> bool:
+        async def op(conn: Connection) -> bool:
+            await conn.execute(_pg(EXPIRE_SILENCE), (now, now, silence_id, now))
+            cur = await conn.execute(_pg(SILENCE_EXISTS), (silence_id,))
+            return await cur.fetchone() is not None
+
+        return await self._silence_op(op)
 
     async def close(self) -> None:
         async with self._lock:

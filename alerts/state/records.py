@@ -134,6 +134,24 @@ class HistoryRow:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class SilenceRow:
+    """A silence added at run time (``POST /silences``, ``monitor silence add``)."""
+
+    id: str
+    matchers: str
+    """Exact label matchers as a JSON object."""
+    matchers_re: str
+    """Regular-expression matchers as a JSON object."""
+    starts_at: float
+    ends_at: float
+    """Wall time; expiring a silence moves it to the moment it was expired."""
+    comment: str
+    created_by: str
+    created_at: float
+    expired_at: float | None = None
+
+
 @dataclass(slots=True)
 class StateData:
     instances: list[StoredInstance] = field(default_factory=list)

@@ -16,6 +16,7 @@ from alerts.state.records import (
     Notification,
     OutboxRow,
     ReceiverStatus,
+    SilenceRow,
     StateData,
     StoredInstance,
 )
@@ -43,6 +44,11 @@ SCHEMA = (
         rule TEXT NOT NULL, series TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
         calls DOUBLE PRECISION NOT NULL, seconds DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (rule, series, at))""",
+    """CREATE TABLE IF NOT EXISTS monitor_alert_silences (
+        id TEXT PRIMARY KEY, matchers TEXT NOT NULL, matchers_re TEXT NOT NULL,
+        starts_at DOUBLE PRECISION NOT NULL, ends_at DOUBLE PRECISION NOT NULL,
+        comment TEXT NOT NULL, created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        expired_at DOUBLE PRECISION)""",
 )
 
 Statement = tuple[str, Sequence[Sequence[Any]]]
@@ -70,6 +76,20 @@ UPSERT_NOTIFICATION = _upsert(
 )
 UPSERT_OUTBOX = _upsert("monitor_alert_outbox", _OUTBOX_COLUMNS, ["id"])
 UPSERT_RECEIVER = _upsert("monitor_alert_receivers", _columns(ReceiverStatus), ["name"])
+INSERT_SILENCE = (
+    f"INSERT INTO monitor_alert_silences ({', '.join(_columns(SilenceRow))}) "
+    f"VALUES ({', '.join('?' for _ in _columns(SilenceRow))})"
+)
+SELECT_SILENCES = (
+    f"SELECT {', '.join(_columns(SilenceRow))} FROM monitor_alert_silences ORDER BY starts_at, id"
+)
+EXPIRE_SILENCE = (
+    "UPDATE monitor_alert_silences SET expired_at = ?, ends_at = ? "
+    "WHERE id = ? AND expired_at IS NULL AND ends_at > ?"
+)
+"""Parameters: now, now, id, now. A silence already over is left as it is."""
+SILENCE_EXISTS = "SELECT 1 FROM monitor_alert_silences WHERE id = ?"
+PRUNE_SILENCES = "DELETE FROM monitor_alert_silences WHERE ends_at < ?"
 INSERT_HISTORY = _upsert("monitor_alert_history", _columns(HistoryRow), ["rule", "series", "at"])
 
 

@@ -12,12 +12,23 @@ import fcntl
 import os
 import sqlite3
 import threading
+from dataclasses import astuple
 from pathlib import Path
 from typing import IO, Any
 
 from alerts.state.base import Leadership, StateStore, StateStoreError
-from alerts.state.records import Changes, StateData
-from alerts.state.sql import QUERIES, SCHEMA, state_data, statements
+from alerts.state.records import Changes, SilenceRow, StateData
+from alerts.state.sql import (
+    EXPIRE_SILENCE,
+    INSERT_SILENCE,
+    PRUNE_SILENCES,
+    QUERIES,
+    SCHEMA,
+    SELECT_SILENCES,
+    SILENCE_EXISTS,
+    state_data,
+    statements,
+)
 
 
 def sqlite_path(url: str) -> str:
@@ -97,6 +108,37 @@ class SqliteStateStore(StateStore):
     async def apply(self, changes: Changes) -> None:
         if changes:
             await self._call(self._apply, changes)
+
+    def _load_silences(self) -> list[SilenceRow]:
+        rows = self._connection().execute(SELECT_SILENCES).fetchall()
+        return [SilenceRow(*row) for row in rows]
+
+    async def load_silences(self) -> list[SilenceRow]:
+        result: list[SilenceRow] = await self._call(self._load_silences)
+        return result
+
+    def _add_silence(self, row: SilenceRow, prune_before: float) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(PRUNE_SILENCES, (prune_before,))
+            conn.execute(INSERT_SILENCE, astuple(row))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    async def add_silence(self, row: SilenceRow, prune_before: float) -> None:
+        await self._call(self._add_silence, row, prune_before)
+
+    def _expire_silence(self, silence_id: str, now: float) -> bool:
+        conn = self._connection()
+        conn.execute(EXPIRE_SILENCE, (now, now, silence_id, now))
+        return conn.execute(SILENCE_EXISTS, (silence_id,)).fetchone() is not None
+
+    async def expire_silence(self, silence_id: str, now: float) -> bool:
+        found: bool = await self._call(self._expire_silence, silence_id, now)
+        return found
 
     def _close(self) -> None:
         if self._conn is not None:
