@@ -35,8 +35,16 @@ from alerts.metrics import AlertMetrics
 from alerts.receivers import build_receivers, http_client
 from alerts.routing import Router
 from alerts.ruleset import build_rules
+from alerts.runtime_silences import (
+    SilenceError,
+    add_silence,
+    load_into,
+    parse_request,
+    silence_json,
+    silences_json,
+)
 from alerts.series import ViewBuilder
-from alerts.silences import Silences
+from alerts.silences import ActiveSilence, Silences
 from alerts.state import StateStoreError, open_state_store
 from collectors.base import CheckResult
 from monitor.components import Component, Context
@@ -46,6 +54,8 @@ log = structlog.get_logger("alerts")
 
 STOP_GRACE = 3.0
 DRAIN_TIME = 3.0
+SILENCE_POLL = 2.0
+"""Seconds between re-reads of the runtime silences (added by any dyno or the CLI)."""
 
 
 class AlertingComponent(Component):
@@ -79,6 +89,7 @@ class AlertingComponent(Component):
         self._evaluate: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._authenticator = Authenticator(self.config.http)
+        self._silences_failing = False
 
     # ------------------------------------------------------------------ hooks
 
@@ -93,7 +104,12 @@ class AlertingComponent(Component):
             self._evaluate.set()
 
     def routes(self) -> Sequence[BaseRoute]:
-        return [Route("/alerts", self._alerts, methods=["GET"])]
+        return [
+            Route("/alerts", self._alerts, methods=["GET"]),
+            Route("/silences", self._list_silences, methods=["GET"]),
+            Route("/silences", self._add_silence, methods=["POST"]),
+            Route("/silences/{silence_id}", self._expire_silence, methods=["DELETE"]),
+        ]
 
     def collectors(self) -> Sequence[Collector]:
         return [AlertMetrics(self.engine)]
@@ -101,10 +117,12 @@ class AlertingComponent(Component):
     async def start(self) -> None:
         self._evaluate = asyncio.Event()
         await self._elect(system_clock())
+        await self.refresh_silences()  # before the first delivery of a stored outbox
         self.delivery.start()
         self._tasks = [
             asyncio.create_task(self._evaluation_loop(), name="alerts-evaluate"),
             asyncio.create_task(self._leader_loop(), name="alerts-leader"),
+            asyncio.create_task(self._silence_loop(), name="alerts-silences"),
         ]
         log.info(
             "alerting started",
@@ -216,6 +234,82 @@ class AlertingComponent(Component):
         )
         self.request_evaluation()
 
+    # ------------------------------------------------------------------ runtime silences
+
+    async def refresh_silences(self) -> bool:
+        """Re-read the runtime silences from the store; False when it cannot be read
+        (the last ones read stay in force)."""
+        try:
+            changed = await load_into(self.store, self.silences)
+        except StateStoreError as exc:
+            if not self._silences_failing:
+                log.warning("cannot read runtime silences; keeping the last ones", error=str(exc))
+            self._silences_failing = True
+            return False
+        if self._silences_failing:
+            log.info("runtime silences read again")
+            self._silences_failing = False
+        if changed:
+            self._changed()
+            self.request_evaluation()  # an ended silence lets its alerts be notified
+        return True
+
+    async def _silence_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SILENCE_POLL)
+            try:
+                await self.refresh_silences()
+            except Exception:
+                log.exception("reading runtime silences failed")
+
+    async def _list_silences(self, request: Request) -> Response:
+        if not self._authenticator.allows(request):
+            return self._authenticator.challenge()
+        fresh = await self.refresh_silences()
+        return JSONResponse(
+            {"silences": silences_json(self.silences), "fresh": fresh},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _add_silence(self, request: Request) -> Response:
+        if not self._authenticator.allows(request):
+            return self._authenticator.challenge()
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body: not valid JSON")
+        now = time.time()
+        try:
+            row = parse_request(body, now, created_by="api")
+        except SilenceError as exc:
+            return _error(400, str(exc))
+        try:
+            await add_silence(self.store, row)
+        except StateStoreError as exc:
+            return _error(503, f"cannot store the silence: {exc}")
+        await self.refresh_silences()
+        log.info("silence added", id=row.id, created_by=row.created_by)
+        added = next((s for s in self.silences.all() if s.id == row.id), None)
+        if added is None:  # the store could not be read back: answer from the row
+            added = ActiveSilence.of_row(row)
+        return JSONResponse(silence_json(added, now), status_code=201)
+
+    async def _expire_silence(self, request: Request) -> Response:
+        if not self._authenticator.allows(request):
+            return self._authenticator.challenge()
+        silence_id = request.path_params["silence_id"]
+        try:
+            found = await self.store.expire_silence(silence_id, time.time())
+        except StateStoreError as exc:
+            return _error(503, f"cannot expire the silence: {exc}")
+        if not found:
+            if silence_id.startswith("config-"):
+                return _error(404, f"{silence_id} is a config silence: change the configuration")
+            return _error(404, f"no runtime silence with id {silence_id!r}")
+        log.info("silence expired", id=silence_id)
+        await self.refresh_silences()
+        return Response(status_code=204)
+
     # ------------------------------------------------------------------ /alerts
 
     def alerts_json(self, now: Clock | None = None) -> list[dict[str, Any]]:
@@ -282,6 +376,10 @@ class AlertingComponent(Component):
         from alerts.oneshot import report_once
 
         await report_once(self, notify=notify, fmt=fmt)
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 def components(context: Context) -> list[Component]:

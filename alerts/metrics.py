@@ -8,6 +8,7 @@
     monitor_alerting_leader 1.0
     monitor_rule_evaluation_seconds 0.004
     monitor_alert_state_errors_total 0.0
+    monitor_silences{source="runtime"} 1.0
 
 ``status`` is one of success, retry, permanent_error, silenced, dropped. Latency runs
 from queueing a notification to the receiver accepting it.
@@ -15,6 +16,7 @@ from queueing a notification to the receiver accepting it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client import Histogram
@@ -86,6 +88,12 @@ class AlertMetrics(Collector):
             "Duration of the last rule evaluation",
             value=engine.counters.last_eval_seconds,
         )
+        silences = GaugeMetricFamily(
+            "monitor_silences", "Silences in force now, by source", labels=["source"]
+        )
+        for source, count in sorted(engine.silences.active_counts(time.time()).items()):
+            silences.add_metric([source], count)
+        yield silences
         yield CounterMetricFamily(
             "monitor_alert_state_errors",
             "Failed writes to the alert state store",

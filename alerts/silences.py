@@ -3,17 +3,26 @@
 Recurring windows are evaluated in their own time zone from the wall clock, so a window
 ``02:00-04:00 Europe/Paris`` follows daylight-saving changes (on the night the clocks
 jump forward it lasts one hour of real time).
+
+Config silences come from the configuration file; runtime silences (``POST /silences``,
+``monitor silence add``) from the state store, replaced by :meth:`Silences.set_runtime`
+whenever the daemon re-reads them. Both are checked the same way.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from alerts.labels import Matcher
+from alerts.state.records import SilenceRow
 from monitor.config.alerting import WEEKDAYS, Recurrence, Silence
+
+CONFIG = "config"
+RUNTIME = "runtime"
 
 
 def _minutes(text: str) -> float:
@@ -58,6 +67,29 @@ class ActiveSilence:
     end: float | None
     window: Window | None
     comment: str
+    id: str = ""
+    source: str = CONFIG
+    match: Mapping[str, str] = field(default_factory=dict)
+    match_re: Mapping[str, str] = field(default_factory=dict)
+    created_by: str | None = None
+    recurring: Recurrence | None = None
+
+    @classmethod
+    def of_row(cls, row: SilenceRow) -> ActiveSilence:
+        match = {str(k): str(v) for k, v in json.loads(row.matchers).items()}
+        match_re = {str(k): str(v) for k, v in json.loads(row.matchers_re).items()}
+        return cls(
+            Matcher.build(match, match_re),
+            row.starts_at,
+            row.ends_at,
+            None,
+            row.comment,
+            id=row.id,
+            source=RUNTIME,
+            match=match,
+            match_re=match_re,
+            created_by=row.created_by,
+        )
 
     def active(self, wall: float) -> bool:
         if self.start is not None and wall < self.start:
@@ -76,16 +108,37 @@ class Silences:
                 s.end.timestamp() if s.end else None,
                 Window.build(s.recurring) if s.recurring else None,
                 s.comment,
+                id=f"config-{index}",
+                match=dict(s.match),
+                match_re=dict(s.match_re),
+                recurring=s.recurring,
             )
-            for s in silences
+            for index, s in enumerate(silences)
         ]
+        self._runtime: list[ActiveSilence] = []
+
+    def set_runtime(self, rows: Sequence[SilenceRow]) -> None:
+        """Replace the runtime silences with those read from the state store."""
+        self._runtime = [ActiveSilence.of_row(row) for row in rows]
+
+    def all(self) -> list[ActiveSilence]:
+        """Config silences first, then runtime ones."""
+        return [*self._silences, *self._runtime]
 
     def silencing(self, labels: Mapping[str, str], wall: float) -> ActiveSilence | None:
         """The first silence muting ``labels`` at ``wall``, or None."""
-        for silence in self._silences:
+        for silence in (*self._silences, *self._runtime):
             if silence.active(wall) and silence.matcher.matches(labels):
                 return silence
         return None
 
+    def active_counts(self, wall: float) -> dict[str, int]:
+        """Silences in force at ``wall`` by source (``config``, ``runtime``)."""
+        counts = {CONFIG: 0, RUNTIME: 0}
+        for silence in (*self._silences, *self._runtime):
+            if silence.active(wall):
+                counts[silence.source] += 1
+        return counts
+
     def __len__(self) -> int:
-        return len(self._silences)
+        return len(self._silences) + len(self._runtime)
