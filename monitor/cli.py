@@ -1,4 +1,4 @@
-"""The ``monitor`` command line: run, once, check, test-alert, demo."""
+"""The ``monitor`` command line: run, once, check, test-alert, silence, demo."""
 
 from __future__ import annotations
 
@@ -59,6 +59,34 @@ def _parser() -> argparse.ArgumentParser:
         default="info",
         help="severity of the test alert (default: info)",
     )
+    silence = sub.add_parser("silence", help="add, list or expire runtime alert silences")
+    silence_sub = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    silence_add = silence_sub.add_parser("add", help="silence matching alerts for a while")
+    with_config(silence_add)
+    silence_add.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="exact label matcher, repeatable (rule=NAME is alertname=NAME)",
+    )
+    silence_add.add_argument(
+        "--match-re", action="append", default=[], metavar="LABEL=REGEX", help="regex matcher"
+    )
+    until = silence_add.add_mutually_exclusive_group(required=True)
+    until.add_argument("--for", dest="duration", help="how long, e.g. 2h or 30m")
+    until.add_argument("--until", help="end time, ISO 8601 with a zone (2026-03-01T06:00Z)")
+    silence_add.add_argument("--start", help="start time, ISO 8601 with a zone (default: now)")
+    silence_add.add_argument("--comment", required=True, help="why (shown with the silence)")
+    silence_add.add_argument("--created-by", help="who (default: cli:$USER)")
+    silence_list = silence_sub.add_parser("list", help="config and runtime silences")
+    with_config(silence_list)
+    silence_list.add_argument(
+        "--all", action="store_true", help="include runtime silences that ended (kept 7 days)"
+    )
+    silence_expire = silence_sub.add_parser("expire", help="end a runtime silence now")
+    with_config(silence_expire)
+    silence_expire.add_argument("id", help="the id printed by `silence add` or `silence list`")
     demo = sub.add_parser("demo", help="run against a throwaway local PostgreSQL")
     demo.add_argument("--listen", default="127.0.0.1:9187")
     demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s)")
@@ -172,11 +200,34 @@ def cmd_test_alert(args: argparse.Namespace) -> int:
     return asyncio.run(test_alert(config, args.receiver, args.severity))
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    from alerts import silence_cli
+
+    config = _load(args.config)
+    if args.silence_command == "add":
+        return asyncio.run(
+            silence_cli.add(
+                config,
+                args.match,
+                args.match_re,
+                args.duration,
+                args.until,
+                args.start,
+                args.comment,
+                args.created_by,
+            )
+        )
+    if args.silence_command == "list":
+        return asyncio.run(silence_cli.list_silences(config, args.all))
+    return asyncio.run(silence_cli.expire(config, args.id))
+
+
 COMMANDS = {
     "run": cmd_run,
     "once": cmd_once,
     "check": cmd_check,
     "test-alert": cmd_test_alert,
+    "silence": cmd_silence,
     "demo": cmd_demo,
 }
 
