@@ -13,9 +13,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-# first: importing monitor.runner (via the PostgreSQL store) before the collectors
-# package runs into the collectors.memcached <-> monitor.runner import cycle
-import collectors  # noqa: F401
 from alerts.runtime_silences import SilenceError, add_silence, describe, parse_request
 from alerts.silences import ActiveSilence, Silences
 from alerts.state import StateStoreError, open_state_store

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from collectors.base import CheckResult, Source
 from monitor.components import Component
 from monitor.exposition import Exposition
-from monitor.runner import JobRunner, describe_error
+from monitor.redact import describe_error
+from monitor.runner import JobRunner
 from monitor.snapshot import Snapshot
 from monitor.store import SnapshotStore
 

@@ -80,3 +80,10 @@ def redact(text: str) -> str:
 def redact_url(url: str) -> str:
     """Mask the password of one URL, keeping the rest readable."""
     return redact(url)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line, secret-free description of a failure."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return redact(f"{name}: {text}" if text else name)

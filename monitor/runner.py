@@ -9,18 +9,11 @@ from collections.abc import Callable
 import structlog
 
 from collectors.base import CollectorJob
-from monitor.redact import redact
+from monitor.redact import describe_error
 from monitor.snapshot import Snapshot
 from monitor.store import SnapshotStore
 
 log = structlog.get_logger("monitor.runner")
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line, secret-free description of a failure."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    return redact(f"{name}: {text}" if text else name)
 
 
 class JobRunner:

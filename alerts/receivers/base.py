@@ -16,8 +16,7 @@ import httpx
 from alerts.events import Event
 from collectors.base import CheckResult
 from monitor.config.alerting import HttpReceiverConfig
-from monitor.redact import redact, register_secret
-from monitor.runner import describe_error
+from monitor.redact import describe_error, redact, register_secret
 
 MAX_RETRY_AFTER = 3600.0
 

@@ -32,8 +32,7 @@ from alerts.state.sql import (
     statements,
 )
 from monitor.config.types import normalize_postgres_url
-from monitor.redact import redact, register_secret
-from monitor.runner import describe_error
+from monitor.redact import describe_error, redact, register_secret
 
 CONNECT_TIMEOUT = 5
 OPERATION_TIMEOUT = 10.0

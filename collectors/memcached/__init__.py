@@ -16,7 +16,7 @@ from collectors.memcached.protocol import MemcachedConnection
 from collectors.memcached.stats import MEMCACHED_UP, StatsAggregator, number
 from monitor.config import Config
 from monitor.config.caches import MemcachedTarget
-from monitor.runner import describe_error
+from monitor.redact import describe_error
 from monitor.snapshot import Sample
 from monitor.timing import job_timeout
 

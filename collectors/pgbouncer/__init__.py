@@ -22,7 +22,7 @@ from collectors.pgbouncer.pools import (
 from collectors.pgbouncer.stats import StatsTracker
 from monitor.config import Config
 from monitor.config.caches import PgBouncerTarget
-from monitor.runner import describe_error
+from monitor.redact import describe_error
 from monitor.snapshot import Sample, gauge, info
 from monitor.timing import job_timeout
 

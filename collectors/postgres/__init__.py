@@ -28,7 +28,7 @@ from collectors.postgres.status import STATUS_SQL, StatusJob
 from collectors.postgres.vacuum import VacuumJob
 from monitor.config import Config
 from monitor.config.postgres import JobConfig, PostgresTarget
-from monitor.runner import describe_error
+from monitor.redact import describe_error
 from monitor.timing import job_timeout
 
 PRIVILEGES_SQL = """

@@ -19,7 +19,7 @@ from collectors.redis_cache.client import make_client, tls_verify
 from collectors.redis_cache.info import REDIS_UP, InfoReader, number
 from monitor.config import Config
 from monitor.config.caches import RedisTarget
-from monitor.runner import describe_error
+from monitor.redact import describe_error
 from monitor.snapshot import Sample
 from monitor.timing import job_timeout
 

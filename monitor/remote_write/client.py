@@ -21,9 +21,8 @@ import httpx
 
 from monitor import __version__
 from monitor.config.model import RemoteWriteConfig
-from monitor.redact import redact
+from monitor.redact import describe_error, redact
 from monitor.remote_write.encode import HEADERS
-from monitor.runner import describe_error
 
 _BODY_EXCERPT = 200
 
