@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -82,3 +83,19 @@ def metric(
 ) -> float | None:
     """The single value of ``name`` with exactly those labels among ``parsed``."""
     return parsed.get((name, frozenset(labels.items())))
+
+
+async def run_monitor(*args: str) -> tuple[int, str, str]:
+    """Run ``python -m monitor ARGS`` (JSON logs); returns (status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "LOG_FORMAT": "json"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from alert_fakes import ROUTING_KEY, FakeClock, FakeReceiverServer, Harness
@@ -73,3 +74,12 @@ def pg_state_url(pg_bed: TestBed) -> Iterator[str]:
     TestBed.run_sql(pg_bed.primary, f"CREATE DATABASE {name}")
     yield pg_bed.primary.dsn(name)
     TestBed.run_sql(pg_bed.primary, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A state store URL: a SQLite file, then a database on the test bed's primary."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        yield request.getfixturevalue("pg_state_url")

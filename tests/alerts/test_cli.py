@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from alert_fakes import ROUTING_KEY, SLACK_PATH, Answer, FakeReceiverServer
-
-
-async def monitor(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "LOG_FORMAT": "json"},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from support import run_monitor as monitor
 
 
 def write(tmp_path: Path, doc: dict[str, Any]) -> str:

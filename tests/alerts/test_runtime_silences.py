@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +11,7 @@ import yaml
 from alert_fakes import ROUTING_KEY, Answer, FakeReceiverServer
 from conftest import RunningDaemon, make_config, run_daemon
 from support import metric, parse_exposition, wait_for
+from support import run_monitor as monitor
 
 from alerts.component import AlertingComponent
 from alerts.runtime_silences import RETENTION, SilenceError, parse_request
@@ -25,14 +22,6 @@ from monitor.config import StateConfig
 TOKEN = "silence-token-1234567"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        yield request.getfixturevalue("pg_state_url")
 
 
 def doc(site: FakeReceiverServer, pagerduty: FakeReceiverServer, state_url: str) -> dict[str, Any]:
@@ -64,21 +53,6 @@ async def call(
         return await client.request(
             method, daemon.url + path, headers=AUTH if auth else {}, **kwargs
         )
-
-
-async def monitor(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "LOG_FORMAT": "json"},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def write(tmp_path: Path, config: dict[str, Any]) -> str:

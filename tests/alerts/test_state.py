@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from alerts.instance import AlertInstance, Clock, State
@@ -21,14 +18,6 @@ from alerts.state.records import (
 from alerts.state.sqlite import sqlite_path
 from monitor.config import StateConfig
 from monitor.testbed import TestBed
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        yield request.getfixturevalue("pg_state_url")
 
 
 def test_sqlite_urls() -> None:
