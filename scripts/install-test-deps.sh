@@ -18,6 +18,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v saslpasswd2 >/dev/null 2>&1 || need+=(sasl2-bin)
+# the PLAIN mechanism for memcached's SASL test (a Recommends, not a Depends, of libsasl2)
+ls /usr/lib/*/sasl2/libplain.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
