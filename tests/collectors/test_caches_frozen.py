@@ -8,10 +8,12 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import make_config
 from servers import memcached_server, pgbouncer_server, redis_server
+from support import wait_for_sync
 
 from collectors import build_sources
 from monitor.runner import JobRunner
@@ -26,11 +28,23 @@ HANG_BOUND = 5.0
 """Far above the 1 s deadline, far below psycopg's 10 s cancellation dance."""
 
 
+def stopped(pid: int) -> bool:
+    """True once every thread of the process is in state T (stopped) in /proc."""
+    states = [
+        stat.read_text().rsplit(")", 1)[1].split()[0]
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat")
+    ]
+    return bool(states) and all(state == "T" for state in states)
+
+
 @contextlib.contextmanager
 def frozen(*servers: ServerProcess) -> Iterator[None]:
     pids = [s.proc.pid for s in servers if s.proc is not None]
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
+    # kill() returns before the signal has stopped every thread: a busy machine can let a
+    # server answer one more request unless we wait for the kernel to say it stopped
+    wait_for_sync(lambda: all(stopped(pid) for pid in pids), timeout=10)
     try:
         yield
     finally:
