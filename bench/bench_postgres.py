@@ -402,34 +402,12 @@ def bench_exporter(dsn: str, tmp: Path, limit: int | None) -> dict[str, float] |
     if not Path(EXPORTER).exists() and shutil.which("prometheus-postgres-exporter") is None:
         print("(d) prometheus-postgres-exporter is not installed: skipped")
         return None
-    path = write_exporter_queries(tmp, limit)
-    port = free_port()
-    env = {**os.environ, "DATA_SOURCE_NAME": dsn + "?sslmode=disable"}
-    proc = subprocess.Popen(
-        [EXPORTER, f"--extend.query-path={path}", f"--web.listen-address=127.0.0.1:{port}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                text = httpx.get(url, timeout=30).text
-                if "pg_stat_statements_calls" in text:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("postgres_exporter did not export pg_stat_statements")
-            time.sleep(0.2)
+    with exporter_process(dsn, tmp, limit) as port:
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = httpx.get(url, timeout=30).text
         series = sum(1 for line in text.splitlines() if line.startswith("pg_stat_statements_calls"))
         latencies = scrape_latencies(url)
         latencies_gzip = scrape_latencies(url, headers=GZIP)
-    finally:
-        proc.terminate()
-        proc.wait(20)
     print(
         f"(d) postgres_exporter 0.11, {series} statements: identity {fmt(latencies)}   "
         f"gzip {fmt(latencies_gzip)}"
