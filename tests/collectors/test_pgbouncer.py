@@ -90,9 +90,12 @@ async def test_saturated_pool_shows_waiting_clients_and_sub_second_wait(
         with TransactionHolders(bouncer.database_url(), 5) as holders:
 
             async def saturated() -> Sequence[Sample] | None:
+                # steady state: both servers linked and three clients queued (on the way
+                # a client can be queued while the second server is still logging in)
                 samples = await collect(src)
                 waiting = value_of(samples, "pgbouncer_pool_clients", **POOL, state="waiting")
-                return samples if waiting == 3 else None
+                active = value_of(samples, "pgbouncer_pool_clients", **POOL, state="active")
+                return samples if (waiting, active) == (3, 2) else None
 
             samples = await wait_for(saturated, timeout=20)
             assert value_of(samples, "pgbouncer_pool_clients", **POOL, state="active") == 2
