@@ -13,6 +13,7 @@ from monitor.config import Config
 from monitor.config.alerting import RuleConfig
 
 MiB = 1024 * 1024
+DAY = 86400
 
 _PACK: tuple[dict[str, Any], ...] = (
     # --- PostgreSQL availability -------------------------------------------------------
@@ -266,6 +267,57 @@ _PACK: tuple[dict[str, Any], ...] = (
         "for": "5m",
         "severity": "warning",
         "summary": "{{ target }} answers its probe in {{ value | duration }} (over 500ms)",
+    },
+    # --- probe SLOs (SRE workbook multi-window pairs), off until enabled by name: every
+    # probe has a default SLO, and a hard outage would page for both ProbeFailed and the
+    # fast burn; a team that pages on SLOs enables these and may disable ProbeFailed ----
+    {
+        "name": "ProbeErrorBudgetBurnFast",
+        "enabled": False,
+        "metric": "probe_slo_burning",
+        "match": {"urgency": "page"},
+        "op": "==",
+        "threshold": 1,
+        "severity": "critical",
+        "summary": "{{ target }} is failing fast enough to spend its error budget in days",
+        "description": "Both windows of a fast pair burn over the limit (1h and 5m over "
+        "14.4x, or 6h and 30m over 6x the sustainable rate, for a 30-day SLO). "
+        "probe_slo_error_budget_burn_rate shows each window.",
+    },
+    {
+        "name": "ProbeErrorBudgetBurnSlow",
+        "enabled": False,
+        "metric": "probe_slo_burning",
+        "match": {"urgency": "ticket"},
+        "op": "==",
+        "threshold": 1,
+        "severity": "warning",
+        "summary": "{{ target }} is spending its error budget faster than it can last",
+        "description": "Both windows of a slow pair burn over the limit (1d and 2h over "
+        "3x, or 3d and 6h over 1x the sustainable rate, for a 30-day SLO).",
+    },
+    # --- TLS certificates (Heroku ACM renews about 30 days before expiry) ---------------
+    {
+        "name": "ProbeCertificateExpiring",
+        "metric": "probe_tls_cert_expiry_seconds",
+        "op": "<",
+        "threshold": 14 * DAY,
+        "clear": 15 * DAY,
+        "for": "10m",
+        "severity": "warning",
+        "summary": "The TLS certificate of {{ target }} expires in {{ value | duration }}",
+        "description": "Automatic renewal has not happened two weeks before expiry.",
+    },
+    {
+        "name": "ProbeCertificateExpiryCritical",
+        "metric": "probe_tls_cert_expiry_seconds",
+        "op": "<",
+        "threshold": 3 * DAY,
+        "clear": 4 * DAY,
+        "for": "10m",
+        "severity": "critical",
+        "summary": "The TLS certificate of {{ target }} expires in {{ value | duration }}",
+        "description": "Browsers will refuse the site when it expires.",
     },
     # --- the monitor itself ----------------------------------------------------------------
     {

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,8 @@ class FakeReceiverServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self.site_status = 200
         """What a ``site`` server answers to GET (the page an HTTP probe watches)."""
+        self.site_cycle: Iterator[int] | None = None
+        """When set, GETs are answered with its statuses in turn instead."""
 
     # ---- scripting
     def then(self, *answers: Answer) -> None:
@@ -131,6 +133,8 @@ class FakeReceiverServer:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if method != "POST":
                     status = self.site_status if self.kind == "site" else 405
+                    if self.kind == "site" and self.site_cycle is not None:
+                        status = next(self.site_cycle)
                     await self._write(writer, Answer(status, "site" if status < 400 else "down"))
                     continue
                 self.requests.append(Received(path, headers, body, time.monotonic()))

@@ -15,6 +15,7 @@ Exposition (names as blackbox_exporter's where one exists)::
     probe_slo_window_samples{target="home",window="1h"} 120
     probe_slo_error_budget_burn_rate{target="home",window="1h"} 8.3
     probe_slo_burn_alert{target="home",severity="page",windows="1h/5m"} 0
+    probe_slo_burning{target="home",urgency="page"} 0
     probe_slo_error_budget_remaining_ratio{target="home"} 0.97
     probe_slo_observed_seconds{target="home"} 86400
 
@@ -68,6 +69,11 @@ SLO_ALERT = gauge(
     "1 if both windows burn faster than the multi-window threshold",
     "severity",
     "windows",
+)
+SLO_BURNING = gauge(
+    "probe_slo_burning",
+    "1 if any window pair of this urgency burns over its threshold (one series to alert on)",
+    "urgency",
 )
 SLO_BUDGET = gauge(
     "probe_slo_error_budget_remaining_ratio",
@@ -149,9 +155,14 @@ class ProbeJob(CollectorJob):
             out.append(SLO_SAMPLES(n, window_label(window), target=t))
         for window, rate in status.burn_rates.items():
             out.append(SLO_BURN(rate, window_label(window), target=t))
+        burning: dict[str, bool] = {}
         for alert in ALERTS:
             if alert in status.alerts:
-                out.append(SLO_ALERT(status.alerts[alert], alert.severity, alert.label, target=t))
+                firing = status.alerts[alert]
+                out.append(SLO_ALERT(firing, alert.severity, alert.label, target=t))
+                burning[alert.severity] = burning.get(alert.severity, False) or firing
+        # one series per urgency, so one outage is one alert, not one per window pair
+        out.extend(SLO_BURNING(v, urgency, target=t) for urgency, v in burning.items())
         return out
 
     def failure_samples(self) -> Sequence[Sample]:

@@ -68,7 +68,8 @@ async def test_check_reports_rules_state_and_receivers_without_sending(
     )
     status, out, err = await monitor("check", "-c", config)
     assert status == 0, out + err
-    assert "alerts/rules" in out and "disabled: PgStandbyMissing, ProbeSlow" in out
+    disabled = "PgStandbyMissing, ProbeSlow, ProbeErrorBudgetBurnFast, ProbeErrorBudgetBurnSlow"
+    assert "alerts/rules" in out and f"disabled: {disabled}" in out
     assert "alerts/state" in out
     assert "ok    receiver/oncall" in out and "ok    receiver/team" in out
     assert pagerduty.requests == []

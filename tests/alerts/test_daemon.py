@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from alert_fakes import ROUTING_KEY, FakeReceiverServer
@@ -71,6 +72,46 @@ async def test_probe_failure_pages_and_resolves(
         await wait_for(lambda: pagerduty.actions() == ["trigger", "resolve"], timeout=15)
         await wait_for(lambda: not alerting(daemon).engine.state.instances, timeout=5)
         assert pagerduty.bodies()[1]["dedup_key"] == body["dedup_key"]
+
+
+async def test_intermittent_failures_page_through_the_error_budget_burn(
+    site: FakeReceiverServer, pagerduty: FakeReceiverServer
+) -> None:
+    """Every other probe fails: ProbeFailed never holds for its 2 s, but half the
+    requests failing burns a 99% budget 50x too fast, and the built-in (opt-in)
+    ProbeErrorBudgetBurnFast pages once; it resolves when the short window is clean."""
+    slo = {"objective": 0.99, "min_samples": 2}
+    probe = {"name": "site", "url": site.url, "interval": "1s", "timeout": "1s", "slo": slo}
+    config = make_config(
+        interval="1s",
+        http={"listen": "127.0.0.1:0", "auth_token": TOKEN},
+        targets={"http": [probe]},
+        receivers={
+            "oncall": {"type": "pagerduty", "routing_key": ROUTING_KEY, "url": pagerduty.url}
+        },
+        routes=[{"match": {"severity": "critical"}, "receivers": ["oncall"]}],
+        rules=[
+            {"name": "ProbeFailed", "for": "2s"},
+            {"name": "ProbeErrorBudgetBurnFast", "enabled": True},
+            {"name": "ProbeErrorBudgetBurnSlow", "enabled": True},
+        ],
+    )
+    site.site_cycle = itertools.cycle([200, 500])
+    async with run_daemon(config) as daemon:
+        await wait_for(lambda: pagerduty.actions() == ["trigger"], timeout=20)
+        body = pagerduty.bodies()[0]
+        assert body["payload"]["class"] == "ProbeErrorBudgetBurnFast"
+        assert body["payload"]["severity"] == "critical"
+        assert body["payload"]["summary"] == (
+            "site is failing fast enough to spend its error budget in days"
+        )
+        firing = {a["rule"] for a in await alerts(daemon) if a["state"] == "firing"}
+        # the slow pair burns too: a warning, which routes to no pager here
+        assert firing == {"ProbeErrorBudgetBurnFast", "ProbeErrorBudgetBurnSlow"}
+        site.site_cycle = None  # healthy again: the 5m window's error ratio falls under 14.4%
+        await wait_for(lambda: pagerduty.actions() == ["trigger", "resolve"], timeout=60)
+    # two requests in all: ProbeFailed never held for its 2 s, so it never paged
+    assert pagerduty.bodies()[1]["dedup_key"] == body["dedup_key"]
 
 
 async def test_a_blip_shorter_than_for_sends_nothing(

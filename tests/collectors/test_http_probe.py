@@ -253,8 +253,46 @@ async def test_exported_slo_series(site: FakeServer) -> None:
     assert value(m, "probe_slo_window_samples", window="5m") == 3
     assert value(m, "probe_slo_error_budget_burn_rate", window="5m") == pytest.approx(100)
     assert value(m, "probe_slo_burn_alert", severity="page", windows="1h/5m") == 1
+    assert value(m, "probe_slo_burning", urgency="page") == 1
+    assert value(m, "probe_slo_burning", urgency="ticket") == 1
     assert value(m, "probe_slo_error_budget_remaining_ratio") == pytest.approx(1 - 3 / 864)
     assert value(m, "probe_failures_total", reason="status") == 3
+
+
+async def test_burning_is_any_pair_of_its_urgency(site: FakeServer) -> None:
+    """30 minutes of failures, then 5 of successes: the 1h/5m pair has stopped burning,
+    the 6h/30m pair has not; the one series to alert on still says "page"."""
+    clock = [1000.0]
+    site.route("GET", "/flaky", Reply(500, "down"))
+    t = target(site.url + "/flaky", slo={"objective": 0.99, "min_samples": 2})
+    job = ProbeJob(t, 30.0, monotonic=lambda: clock[0])
+    h = Harness()
+    try:
+        for i in range(70):
+            if i == 60:
+                site.route("GET", "/flaky", Reply(200, "back"))
+            clock[0] += 30
+            await h.run(job)
+    finally:
+        await job.close()
+    m = h.parsed()
+    assert value(m, "probe_success") == 1
+    assert value(m, "probe_slo_burn_alert", severity="page", windows="1h/5m") == 0
+    assert value(m, "probe_slo_burn_alert", severity="page", windows="6h/30m") == 1
+    assert value(m, "probe_slo_burning", urgency="page") == 1
+
+    healthy = target(site.url + "/", slo={"objective": 0.99, "min_samples": 2})
+    job = ProbeJob(healthy, 30.0, monotonic=lambda: clock[0])
+    h = Harness()
+    try:
+        for _ in range(3):
+            clock[0] += 30
+            await h.run(job)
+    finally:
+        await job.close()
+    m = h.parsed()
+    assert value(m, "probe_slo_burning", urgency="page") == 0
+    assert value(m, "probe_slo_burning", urgency="ticket") == 0
 
 
 async def test_daemon_probes_on_schedule(site: FakeServer) -> None:
@@ -295,7 +333,10 @@ def test_documented_rules_are_valid() -> None:
     assert len(blocks) == 1
     rules = yaml.safe_load(blocks[0])["rules"]
     config = make_config(rules=rules)
-    assert {r.name for r in config.rules} >= {"ProbeErrorBudgetBurn", "LcpRegressed"}
+    by_name = {r.name: r for r in config.rules}
+    assert by_name["ProbeErrorBudgetBurnFast"].enabled
+    assert not by_name["ProbeFailed"].enabled
+    assert "LcpRegressed" in by_name
 
 
 def test_documented_target_examples_are_valid() -> None:

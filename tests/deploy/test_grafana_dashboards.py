@@ -258,6 +258,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                         "url": f"https://127.0.0.1:{site.port}/",
                         "ca_file": str(cert),
                         "interval": "1s",
+                        "slo": {"objective": 0.999, "min_samples": 2},
                     }
                 ],
                 "rum": {"allowed_origins": [ORIGIN], "routes": ["/products/:id"], "settle": "1s"},
