@@ -248,6 +248,43 @@ _PACK: tuple[dict[str, Any], ...] = (
         "summary": "CLS p75 of {{ labels.origin }} ({{ labels.form_factor }}) is "
         '{{ value | number }}, above the 0.1 "good" limit',
     },
+    # --- the same limits on real users' beacons over the last rum.window (minutes, where
+    # CrUX is a 28-day average); series exist only from rum.min_reports reports --------
+    {
+        "name": "RumLcpPoor",
+        "metric": "webvitals_window_p75_seconds",
+        "match": {"metric": "lcp"},
+        "op": ">",
+        "threshold": 2.5,
+        "clear": 2.3,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "Real users' LCP p75 on {{ labels.route }} is {{ value | number }}s "
+        'over the last {{ labels.window }}, above the 2.5s "good" limit',
+    },
+    {
+        "name": "RumInpPoor",
+        "metric": "webvitals_window_p75_seconds",
+        "match": {"metric": "inp"},
+        "op": ">",
+        "threshold": 0.2,
+        "clear": 0.18,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "Real users' INP p75 on {{ labels.route }} is {{ value | duration }} "
+        'over the last {{ labels.window }}, above the 200ms "good" limit',
+    },
+    {
+        "name": "RumClsPoor",
+        "metric": "webvitals_window_cls_p75",
+        "op": ">",
+        "threshold": 0.1,
+        "clear": 0.09,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "Real users' CLS p75 on {{ labels.route }} is {{ value | number }} "
+        'over the last {{ labels.window }}, above the 0.1 "good" limit',
+    },
     # --- HTTP probes ---------------------------------------------------------------------
     {
         "name": "ProbeFailed",

@@ -112,7 +112,7 @@ def make_request(body: bytes) -> Request:
 async def bench_handler(total: int, memory_every: int) -> None:
     config = validate({"targets": {"rum": RUM}}, environ={})
     assert config.targets.rum is not None
-    component = RumComponent(config.targets.rum, Exposition(SnapshotStore()))
+    component = RumComponent(config.targets.rum, Exposition(SnapshotStore()), config.interval)
     handle = component.endpoint.handle
     rng = random.Random(1)
     latencies = array("d", bytes(8 * total))  # preallocated: not part of the memory figures

@@ -1,8 +1,8 @@
 """Optional parts of the daemon that plug into its lifecycle (alerting, beacons, push).
 
-A component may add HTTP routes, register collectors on the private registry, run
-background work between ``start`` and ``stop``, react after each collection, and report
-on itself in ``monitor check``.
+A component may add HTTP routes, register collectors on the private registry, add
+collector jobs, run background work between ``start`` and ``stop``, react after each
+collection, and report on itself in ``monitor check``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 
-from collectors.base import CheckResult
+from collectors.base import CheckResult, CollectorJob
 from monitor.config import Config
 from monitor.exposition import Exposition
 from monitor.store import SnapshotStore
@@ -35,6 +35,11 @@ class Component:
         return ()
 
     def collectors(self) -> Sequence[Collector]:
+        return ()
+
+    def jobs(self) -> Sequence[CollectorJob]:
+        """Periodic collections of the component's own data into the snapshot store,
+        scheduled like the targets' jobs."""
         return ()
 
     async def start(self) -> None:

@@ -71,6 +71,7 @@ class Daemon:
         for component in self.components:
             for collector in component.collectors():
                 self.exposition.register(collector)
+            self.jobs.extend(component.jobs())
         self.runner = JobRunner(self.store)
         for job in self.jobs:
             self.store.register(job.collector, job.target, job.interval)

@@ -10,6 +10,7 @@ every request is recorded in :attr:`FakeServer.requests`.
 from __future__ import annotations
 
 import json
+import random
 import ssl
 import subprocess
 import threading
@@ -326,4 +327,23 @@ def psi_body(lcp_ms: float = 2400.0, score: float | None = 0.85, **extra: Any) -
             "audits": audits,
             **extra,
         },
+    }
+
+
+ORIGIN = "https://shop.example.com"
+"""The page origin the beacon tests send from."""
+
+
+def lcp(value: Any = 2400, **fields: Any) -> dict[str, Any]:
+    if "rating" not in fields:
+        fields["rating"] = "good" if value <= 2500 else "needs-improvement"
+    return {
+        "name": "LCP",
+        "value": value,
+        "rating": fields.pop("rating"),
+        "delta": value,
+        "id": fields.pop("id", f"v5-1700000000000-{random.randrange(10**12, 10**13)}"),
+        "navigationType": "navigate",
+        "path": "/products/42",
+        **fields,
     }

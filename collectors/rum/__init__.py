@@ -2,7 +2,9 @@
 
 Enabled by ``targets.rum``. Beacons are validated (:mod:`.beacon`), labelled by route
 pattern (:mod:`.routes`), de-duplicated and aggregated into histograms
-(:mod:`.aggregate`), and exported by a custom collector (:mod:`.metrics`).
+(:mod:`.aggregate`), and exported by a custom collector (:mod:`.metrics`). The last
+``window`` of them (:mod:`.recent`) goes into the snapshot store through a collector
+job (:mod:`.window_job`), where the Rum* rules see it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import Sequence
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Route
 
-from collectors.base import CheckResult
+from collectors.base import CheckResult, CollectorJob
 from collectors.rum.aggregate import Aggregator
 from collectors.rum.endpoint import VitalsEndpoint
 from collectors.rum.metrics import RumCollector
+from collectors.rum.window_job import RumWindowJob
 from monitor.components import Component, Context
 from monitor.config.web import RumConfig
 from monitor.exposition import Exposition
@@ -30,10 +33,11 @@ FLUSH_INTERVAL = 1.0
 class RumComponent(Component):
     name = "rum"
 
-    def __init__(self, config: RumConfig, exposition: Exposition) -> None:
+    def __init__(self, config: RumConfig, exposition: Exposition, interval: float) -> None:
         self.config = config
         self._exposition = exposition
         self.aggregator = Aggregator(config)
+        self.window_job = RumWindowJob(config, self.aggregator.recent, interval)
         self.endpoint = VitalsEndpoint(config, self.aggregator, on_change=self._changed)
         self._task: asyncio.Task[None] | None = None
 
@@ -45,6 +49,9 @@ class RumComponent(Component):
 
     def collectors(self) -> Sequence[Collector]:
         return [RumCollector(self.config.name, self.aggregator, self.endpoint)]
+
+    def jobs(self) -> Sequence[CollectorJob]:
+        return [self.window_job]
 
     def flush(self, *, everything: bool = False) -> None:
         if self.aggregator.flush(time.monotonic(), everything=everything):
@@ -74,4 +81,6 @@ class RumComponent(Component):
 
 def components(context: Context) -> Sequence[Component]:
     rum = context.config.targets.rum
-    return [] if rum is None else [RumComponent(rum, context.exposition)]
+    if rum is None:
+        return []
+    return [RumComponent(rum, context.exposition, context.config.interval)]

@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict
 from typing import NamedTuple
 
 from collectors.rum.beacon import Report
+from collectors.rum.recent import RecentHistograms
 from monitor.config.web import VITAL_NAMES, RumConfig, VitalName
 
 BASE_BUCKETS: dict[VitalName, tuple[float, ...]] = {
@@ -82,6 +83,8 @@ class Aggregator:
         self.histograms: dict[tuple[VitalName, str], Histogram] = {}
         self.accepted: Counter[VitalName] = Counter()
         self.duplicates: Counter[VitalName] = Counter()
+        self.recent = RecentHistograms(config, self.bounds)
+        """The same counts over the last ``config.window`` only, for the Rum* rules."""
         # OrderedDicts, not dicts: taking the oldest entry of a dict whose front was
         # deleted scans the deleted slots (O(n) until the next resize); here it is O(1)
         self._seen: OrderedDict[int, float] = OrderedDict()
@@ -109,14 +112,15 @@ class Aggregator:
                 report.metric, route, report.value, now + self.config.settle
             )
         else:
-            self._observe(report.metric, route, report.value)
+            self._observe(report.metric, route, report.value, now)
             self._remember(key, now)
 
-    def _observe(self, metric: VitalName, route: str, value: float) -> None:
+    def _observe(self, metric: VitalName, route: str, value: float, now: float) -> None:
         histogram = self.histograms.get((metric, route))
         if histogram is None:
             histogram = self.histograms[(metric, route)] = Histogram(self.bounds[metric])
         histogram.observe(value)
+        self.recent.observe(metric, route, value, now)
 
     def _remember(self, key: int, now: float) -> None:
         seen = self._seen
@@ -125,7 +129,7 @@ class Aggregator:
         seen[key] = now + self.config.dedupe_window
 
     def _count(self, key: int, pending: _Pending, now: float) -> None:
-        self._observe(pending.metric, pending.route, pending.value)
+        self._observe(pending.metric, pending.route, pending.value, now)
         self._remember(key, now)
 
     def flush(self, now: float, *, everything: bool = False) -> int:

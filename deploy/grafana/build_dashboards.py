@@ -688,6 +688,17 @@ def web_vitals() -> dict[str, Any]:
             maximum=1,
         ),
         P(
+            "p75 over the alert window (what the Rum* rules see)",
+            [Q(f"webvitals_window_p75_seconds{{{J}}}", "{{route}} {{metric}} ({{window}})")],
+            unit="s",
+        ),
+        P(
+            "CLS p75 over the alert window",
+            [Q(f"webvitals_window_cls_p75{{{J}}}", "{{route}} ({{window}})")],
+            unit="none",
+            thresholds=[(0.1, "orange")],
+        ),
+        P(
             "Beacons per second",
             [Q(f"sum by (outcome) (rate(webvitals_beacons_total{{{J}}}[{RATE}]))", "{{outcome}}")],
             unit="reqps",

@@ -194,6 +194,18 @@ class RumConfig(Model):
     """Reject a beacon whose ``rating`` contradicts its value under the web-vitals
     library's own thresholds (a forged or corrupted report)."""
     thresholds: VitalsThresholds = Field(default_factory=VitalsThresholds)
+    window: Duration = 300.0
+    """The span of the ``webvitals_window_*`` series the Rum* rules watch."""
+    min_reports: int = Field(default=50, ge=1)
+    """Fewest reports of a metric on a route in the window before its p75 and ratios
+    are exported: a handful of page views is no basis for a page."""
+
+    @field_validator("window")
+    @classmethod
+    def _window_range(cls, value: float) -> float:
+        if not 60 <= value <= 3600:
+            raise ValueError("give a window from 1m to 1h")
+        return value
 
     @field_validator("allowed_origins")
     @classmethod

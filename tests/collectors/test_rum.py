@@ -13,29 +13,14 @@ import httpx
 import pytest
 from conftest import RunningDaemon, make_config, run_daemon
 from support import metric, parse_exposition, wait_for
+from web_fakes import ORIGIN, lcp
 
 from collectors.rum import RumComponent
 from collectors.rum.aggregate import Aggregator
 from collectors.rum.beacon import Report
 from collectors.rum.routes import RouteMatcher
 
-ORIGIN = "https://shop.example.com"
 ROUTES = ["/", "/products/:id", "/docs/*rest", "/cart"]
-
-
-def lcp(value: Any = 2400, **fields: Any) -> dict[str, Any]:
-    if "rating" not in fields:
-        fields["rating"] = "good" if value <= 2500 else "needs-improvement"
-    return {
-        "name": "LCP",
-        "value": value,
-        "rating": fields.pop("rating"),
-        "delta": value,
-        "id": fields.pop("id", f"v5-1700000000000-{random.randrange(10**12, 10**13)}"),
-        "navigationType": "navigate",
-        "path": "/products/42",
-        **fields,
-    }
 
 
 def cls(value: float, metric_id: str, **fields: Any) -> dict[str, Any]:

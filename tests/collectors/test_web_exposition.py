@@ -58,7 +58,7 @@ async def test_promtool_accepts_every_family(google: FakeServer) -> None:
     await crux.close()
     await psi.close()
     await probe.close()
-    rum = RumComponent(config.targets.rum, h.exposition)
+    rum = RumComponent(config.targets.rum, h.exposition, config.interval)
     for collector in rum.collectors():
         h.exposition.register(collector)
     rum.aggregator.add(Report("lcp", 2.5, "v5-1700000000000-1234567890123", None), "other", 0.0)

@@ -261,7 +261,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                         "slo": {"objective": 0.999, "min_samples": 2},
                     }
                 ],
-                "rum": {"allowed_origins": [ORIGIN], "routes": ["/products/:id"], "settle": "1s"},
+                "rum": {
+                    "allowed_origins": [ORIGIN],
+                    "routes": ["/products/:id"],
+                    "settle": "1s",
+                    "min_reports": 1,  # one beacon of each: the window's p75 series exist
+                },
             },
             "receivers": {"stdout": {"type": "log"}},
             "routes": [{"match": {"severity": "warning"}, "receivers": ["stdout"]}],
