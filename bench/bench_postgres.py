@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -442,6 +442,26 @@ def statements_runs_safe(client: httpx.Client, url: str) -> int:
 
 
 @contextlib.contextmanager
+def serving(
+    argv: list[str], env: dict[str, str], ready: Callable[[], bool], timeout: float, what: str
+) -> Iterator[None]:
+    """Run ``argv`` in the background until the block ends; enter once ``ready()``."""
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} within {timeout:g} s")
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@contextlib.contextmanager
 def daemon_process(dsn: str, tmp: Path, top_n: int) -> Iterator[int]:
     """A `monitor run` subprocess watching ``dsn``; yields its port once statements are up."""
     port = free_port()
@@ -453,23 +473,15 @@ def daemon_process(dsn: str, tmp: Path, top_n: int) -> Iterator[int]:
     }
     path = tmp / f"process-{top_n}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(path)],
-        env={**os.environ, "LOG_FORMAT": "console"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=10) as client:
-            while statements_runs_safe(client, f"http://127.0.0.1:{port}/metrics") < 1:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the daemon did not collect statements within 60 s")
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    url = f"http://127.0.0.1:{port}/metrics"
+    with httpx.Client(timeout=10) as client:
+
+        def ready() -> bool:
+            return statements_runs_safe(client, url) >= 1
+
+        argv = [sys.executable, "-m", "monitor", "run", "-c", str(path)]
+        with serving(argv, {"LOG_FORMAT": "console"}, ready, 60, "no statements collected"):
+            yield port
 
 
 @contextlib.contextmanager
@@ -477,28 +489,18 @@ def exporter_process(dsn: str, tmp: Path, limit: int | None) -> Iterator[int]:
     """postgres_exporter with the statements query file; yields its port once it exports."""
     path = write_exporter_queries(tmp, limit)
     port = free_port()
-    proc = subprocess.Popen(
-        [EXPORTER, f"--extend.query-path={path}", f"--web.listen-address=127.0.0.1:{port}"],
-        env={**os.environ, "DATA_SOURCE_NAME": dsn + "?sslmode=disable"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if "pg_stat_statements_calls" in httpx.get(url, timeout=30).text:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("postgres_exporter did not export pg_stat_statements")
-            time.sleep(0.2)
+
+    def ready() -> bool:
+        try:
+            return "pg_stat_statements_calls" in httpx.get(url, timeout=30).text
+        except httpx.HTTPError:
+            return False
+
+    argv = [EXPORTER, f"--extend.query-path={path}", f"--web.listen-address=127.0.0.1:{port}"]
+    env = {"DATA_SOURCE_NAME": dsn + "?sslmode=disable"}
+    with serving(argv, env, ready, 30, "postgres_exporter exported no pg_stat_statements"):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def bench_processes(dsn: str, tmp: Path) -> None:
