@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.config import Config
+from monitor.app.config import Config
 from monitor.config.alerting import RuleConfig
 
 MiB = 1024 * 1024

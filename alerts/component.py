@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client.registry import Collector
@@ -46,9 +46,12 @@ from alerts.runtime_silences import (
 from alerts.series import ViewBuilder
 from alerts.silences import ActiveSilence, Silences
 from alerts.state import StateStoreError, open_state_store
-from collectors.base import CheckResult
-from monitor.components import Component, Context
-from monitor.http import Authenticator
+from monitor.kernel.component import Component, Context
+from monitor.kernel.http import Authenticator
+from monitor.kernel.source import CheckResult
+
+if TYPE_CHECKING:
+    from monitor.app.config import Config
 
 log = structlog.get_logger("alerts")
 
@@ -61,8 +64,8 @@ SILENCE_POLL = 2.0
 class AlertingComponent(Component):
     name = "alerting"
 
-    def __init__(self, context: Context) -> None:
-        self.config = context.config
+    def __init__(self, config: Config, context: Context) -> None:
+        self.config = config
         self.snapshots = context.store
         self.exposition = context.exposition
         self.ruleset = build_rules(self.config)
@@ -382,6 +385,6 @@ def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def components(context: Context) -> list[Component]:
+def components(config: Config, context: Context) -> list[Component]:
     """The factory listed in :func:`monitor.components.component_factories`."""
-    return [AlertingComponent(context)]
+    return [AlertingComponent(config, context)]

@@ -32,7 +32,7 @@ from alerts.events import Event
 from alerts.instance import Clock
 from alerts.receivers.base import Outcome, Receiver, Result
 from alerts.silences import Silences
-from monitor.redact import redact
+from monitor.kernel.redact import redact
 
 log = structlog.get_logger("alerts.delivery")
 

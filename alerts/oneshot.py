@@ -19,9 +19,9 @@ from alerts.labels import freeze
 from alerts.receivers import Outcome, Receiver, Result, build_receivers, http_client
 from alerts.ruleset import RuleSet
 from alerts.state import StateStore, StateStoreError
-from collectors.base import CheckResult
-from monitor.config import Config
-from monitor.redact import redact
+from monitor.app.config import Config
+from monitor.kernel.redact import redact
+from monitor.kernel.source import CheckResult
 
 if TYPE_CHECKING:
     from alerts.component import AlertingComponent

@@ -3,7 +3,7 @@
 A configured rule named like a built-in one changes only the fields it sets (so
 ``{name: PgConnectionsHigh, threshold: 0.8}`` keeps the built-in summary and ``for``);
 ``enabled: false`` turns a rule off. Anything incomplete or inconsistent is reported as
-a :class:`~monitor.config.ConfigError` naming the rule.
+a :class:`~monitor.kernel.config.loading.ConfigError` naming the rule.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from alerts.builtin import builtin_rules
 from alerts.labels import Matcher, freeze
 from alerts.regression import RegressionSettings
 from alerts.rules import Guard, NoDataRule, RegressionRule, Rule, ThresholdRule
-from monitor.config import Config, ConfigError
+from monitor.app.config import Config
 from monitor.config.alerting import RuleConfig
+from monitor.kernel.config.loading import ConfigError
 
 DEFAULT_SUMMARY = {
     "threshold": "{{ rule }}: {{ metric }} is {{ value | number }} on {{ target }}",

@@ -21,9 +21,9 @@ from alerts.silences import ActiveSilence, Silences
 from alerts.state.base import StateStore
 from alerts.state.records import SilenceRow
 from monitor.config.alerting import LabelMatch, LabelRegexMatch
-from monitor.config.types import Model
-from monitor.durations import format_duration, parse_duration
-from monitor.redact import redact
+from monitor.kernel.config.types import Model
+from monitor.kernel.durations import format_duration, parse_duration
+from monitor.kernel.redact import redact
 
 RETENTION = 7 * 86400.0
 """Seconds an ended runtime silence is kept before it is pruned."""

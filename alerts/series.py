@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from alerts.instance import JobKey
-from monitor.scheduler import jitter_for
-from monitor.snapshot import Sample, Snapshot, gauge
-from monitor.store import SnapshotStore
+from monitor.kernel.scheduler import jitter_for
+from monitor.kernel.snapshot import Sample, Snapshot, gauge
+from monitor.kernel.snapshot_store import SnapshotStore
 
 COLLECTOR_UP = gauge(
     "monitor_collector_up", "1 if the collector's last run succeeded, else 0", "collector"

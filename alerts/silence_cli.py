@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from alerts.runtime_silences import SilenceError, add_silence, describe, parse_request
 from alerts.silences import ActiveSilence, Silences
 from alerts.state import StateStoreError, open_state_store
-from monitor.config import Config
-from monitor.redact import redact
+from monitor.app.config import Config
+from monitor.kernel.redact import redact
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -18,7 +18,7 @@ import structlog
 from jinja2 import ChainableUndefined, Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from monitor.durations import format_duration
+from monitor.kernel.durations import format_duration
 
 log = structlog.get_logger("alerts.templates")
 

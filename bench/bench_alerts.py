@@ -23,11 +23,11 @@ from alerts.evaluator import EvalState, evaluate
 from alerts.instance import Clock
 from alerts.ruleset import build_rules
 from alerts.series import ViewBuilder
-from collectors.base import CheckResult, CollectorJob, Source
-from monitor.config import validate
-from monitor.daemon import Daemon
-from monitor.snapshot import Sample, Snapshot, gauge
-from monitor.store import SnapshotStore
+from monitor.app.config import validate
+from monitor.app.daemon import Daemon
+from monitor.kernel.snapshot import Sample, Snapshot, gauge
+from monitor.kernel.snapshot_store import SnapshotStore
+from monitor.kernel.source import CheckResult, CollectorJob, Source
 
 METRICS = 100
 SERIES_PER_METRIC = 200

@@ -14,13 +14,15 @@ import statistics
 import time
 from collections.abc import Iterator
 
-from collectors.base import CollectorJob, Source
 from collectors.memcached import MemcachedSource
+from collectors.memcached.config import MemcachedTarget
 from collectors.pgbouncer import PgBouncerSource
+from collectors.pgbouncer.config import PgBouncerTarget
 from collectors.redis_cache import RedisSource
-from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
-from monitor.testbed import TestBed, TestBedError
-from monitor.testservers import memcached_server, pgbouncer_server, redis_server
+from collectors.redis_cache.config import RedisTarget
+from monitor.app.demo.testbed import TestBed, TestBedError
+from monitor.app.demo.testservers import memcached_server, pgbouncer_server, redis_server
+from monitor.kernel.source import CollectorJob, Source
 
 RUNS = 300
 

@@ -46,9 +46,9 @@ from psycopg.rows import tuple_row
 
 from collectors.postgres import PostgresSource
 from collectors.postgres.statements import StatementsJob, info_sql, parse_version, statements_sql
-from monitor.config import validate
-from monitor.daemon import Daemon
-from monitor.testbed import TestBed
+from monitor.app.config import validate
+from monitor.app.daemon import Daemon
+from monitor.app.demo.testbed import TestBed
 
 STATEMENTS = 5000
 TABLES = 50
@@ -215,7 +215,7 @@ def listening_socket_nodelay() -> Iterator[None]:
     TCP_NODELAY is skipped and small responses wait ~40 ms for the client's delayed ACK
     (Nagle). Reported; until fixed there, the bench measures both ways.
     """
-    import monitor.daemon as daemon_module
+    import monitor.app.daemon as daemon_module
 
     original = daemon_module.bind_socket
 

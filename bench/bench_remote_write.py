@@ -35,13 +35,13 @@ from pathlib import Path
 
 import httpx
 
-from monitor.components import Context
-from monitor.config import validate
-from monitor.exposition import Exposition
-from monitor.remote_write.component import RemoteWriteComponent
-from monitor.snapshot import Snapshot, counter
-from monitor.store import SnapshotStore
-from monitor.testservers import free_port
+from monitor.app.config import validate
+from monitor.app.demo.testservers import free_port
+from monitor.kernel.component import Context
+from monitor.kernel.exposition import Exposition
+from monitor.kernel.remote_write.component import RemoteWriteComponent
+from monitor.kernel.snapshot import Snapshot, counter
+from monitor.kernel.snapshot_store import SnapshotStore
 
 SERIES = 10_000
 INTERVAL = 15.0
@@ -133,7 +133,9 @@ def component(url: str, store: SnapshotStore, **remote: object) -> RemoteWriteCo
     )
     assert config.remote_write is not None
     exposition = Exposition(store)
-    comp = RemoteWriteComponent(Context(config, store, exposition), config.remote_write)
+    comp = RemoteWriteComponent(
+        Context(store, exposition, config.http, config.interval), config.remote_write
+    )
     for collector in comp.collectors():
         exposition.register(collector)
     return comp

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from starlette.requests import Request
 
 from collectors.rum import RumComponent
-from monitor.config import validate
-from monitor.exposition import Exposition
-from monitor.store import SnapshotStore
+from monitor.app.config import validate
+from monitor.kernel.exposition import Exposition
+from monitor.kernel.snapshot_store import SnapshotStore
 
 ORIGIN = "https://shop.example.com"
 ROUTES = ["/", "/products/:id", "/cart", "/docs/*rest", "/account/:section"]

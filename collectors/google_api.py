@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from monitor.redact import redact
+from monitor.kernel.redact import redact
 
 OUTCOMES = (
     "ok",

@@ -31,8 +31,8 @@ from alerts.ruleset import build_rules
 from alerts.series import RECEIVER_UP, SELF_TARGET, SeriesView, view_of
 from alerts.silences import Silences
 from alerts.state import open_state_store
-from monitor.config import Config
-from monitor.snapshot import Sample
+from monitor.app.config import Config
+from monitor.kernel.snapshot import Sample
 
 ROUTING_KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY32"
 """32 characters, like a real PagerDuty integration key."""

@@ -12,10 +12,10 @@ import pytest
 import structlog
 from support import REQUIRE_ALL, wait_for
 
-from monitor.config import Config, validate
-from monitor.daemon import Daemon
-from monitor.redact import clear_secrets
-from monitor.testbed import TestBed, TestBedError, find_pg_bin
+from monitor.app.config import Config, validate
+from monitor.app.daemon import Daemon
+from monitor.app.demo.testbed import TestBed, TestBedError, find_pg_bin
+from monitor.kernel.redact import clear_secrets
 
 
 def _need_postgres() -> None:

@@ -31,7 +31,7 @@ import httpx
 import yaml
 from support import free_port, parse_exposition, require_binary, wait_for_sync
 
-from monitor.testservers import ServerProcess
+from monitor.app.demo.testservers import ServerProcess
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Real Redis, Memcached and PgBouncer servers for the tests (see monitor/testservers.py).
+"""Real Redis, Memcached and PgBouncer servers for the tests (see monitor/app/demo/testservers.py).
 
 The binaries are located with ``support.require_binary``: a missing one skips the test
 locally and fails it in CI.
@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 
 from support import require_binary
 
-from monitor import testservers
-from monitor.testservers import (
+from monitor.app.demo import testservers
+from monitor.app.demo.testservers import (
     MemcachedServer,
     PgBouncerServer,
     RedisServer,

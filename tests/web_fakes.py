@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from support import parse_exposition
 
-from collectors.base import CollectorJob
-from monitor.exposition import Exposition
-from monitor.runner import JobRunner
-from monitor.snapshot import Snapshot
-from monitor.store import SnapshotStore
+from monitor.kernel.exposition import Exposition
+from monitor.kernel.runner import JobRunner
+from monitor.kernel.snapshot import Snapshot
+from monitor.kernel.snapshot_store import SnapshotStore
+from monitor.kernel.source import CollectorJob
 
 
 @dataclass

@@ -10,7 +10,7 @@ from alerts.receivers.pagerduty import PagerDutyReceiver
 from alerts.receivers.slack import SlackReceiver
 from alerts.receivers.webhook import WebhookReceiver
 from monitor import __version__
-from monitor.config import Config
+from monitor.app.config import Config
 from monitor.config.alerting import LogReceiver as LogConfig
 from monitor.config.alerting import PagerDutyReceiver as PagerDutyConfig
 from monitor.config.alerting import SlackReceiver as SlackConfig

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from alerts.events import Event
-from collectors.base import CheckResult
 from monitor.config.alerting import HttpReceiverConfig
-from monitor.redact import describe_error, redact, register_secret
+from monitor.kernel.redact import describe_error, redact, register_secret
+from monitor.kernel.source import CheckResult
 
 MAX_RETRY_AFTER = 3600.0
 

@@ -12,7 +12,7 @@ import structlog
 
 from alerts.events import Event, iso
 from alerts.receivers.base import Outcome, Receiver, Result
-from collectors.base import CheckResult
+from monitor.kernel.source import CheckResult
 
 log = structlog.get_logger("alerts")
 

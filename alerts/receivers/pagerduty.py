@@ -37,8 +37,8 @@ from alerts.receivers.base import (
     probe_http,
 )
 from alerts.text import truncate
-from collectors.base import CheckResult
 from monitor.config.alerting import PagerDutyReceiver as Config
+from monitor.kernel.source import CheckResult
 
 SUMMARY_MAX = 1024
 EVENT_MAX_BYTES = 512_000

@@ -37,8 +37,8 @@ from alerts.receivers.base import (
     probe_http,
 )
 from alerts.text import escape, truncate
-from collectors.base import CheckResult
 from monitor.config.alerting import SlackReceiver as Config
+from monitor.kernel.source import CheckResult
 
 FIRING_COLOR = "#D63232"
 RESOLVED_COLOR = "#36a64f"

@@ -32,8 +32,8 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
-from collectors.base import CheckResult
 from monitor.config.alerting import WebhookReceiver as Config
+from monitor.kernel.source import CheckResult
 
 
 def alert_json(event: Event) -> dict[str, Any]:

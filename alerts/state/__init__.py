@@ -7,7 +7,7 @@ PostgreSQL (with a session-level advisory lock).
 from __future__ import annotations
 
 from alerts.state.base import Leadership, StateStore, StateStoreError
-from monitor.config import StateConfig
+from monitor.app.config import StateConfig
 
 
 def open_state_store(config: StateConfig) -> StateStore:

@@ -31,8 +31,8 @@ from alerts.state.sql import (
     state_data,
     statements,
 )
-from monitor.config.types import normalize_postgres_url
-from monitor.redact import describe_error, redact, register_secret
+from monitor.kernel.config.types import normalize_postgres_url
+from monitor.kernel.redact import describe_error, redact, register_secret
 
 CONNECT_TIMEOUT = 5
 OPERATION_TIMEOUT = 10.0

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collectors.base import CheckResult, CollectorJob, Source
 from collectors.crux.client import CruxClient, RecordKey
+from collectors.crux.config import CruxConfig
 from collectors.crux.daily import DailyJob
 from collectors.crux.history import HistoryJob
 from collectors.crux.records import RecordError, parse_daily
 from collectors.google_api import Backoff, GoogleApiError
-from monitor.config import Config
-from monitor.config.web import CruxConfig
+from monitor.kernel.source import CheckResult, CollectorJob, Source
 
 
 class CruxSource(Source):
@@ -55,8 +54,8 @@ class CruxSource(Source):
         await self.client.close()
 
 
-def sources(config: Config) -> list[Source]:
-    crux = config.targets.crux
+def sources(crux: CruxConfig | None, interval: float) -> list[Source]:
+    """CrUX keeps its own interval (the data changes daily); ``interval`` is unused."""
     if crux is None:
         return []
     keys = [RecordKey("origin", o) for o in crux.origins] + [RecordKey("url", u) for u in crux.urls]

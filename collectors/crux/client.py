@@ -15,9 +15,10 @@ from typing import Literal
 
 import httpx
 
+from collectors.crux.config import CruxConfig
 from collectors.crux.records import API_METRICS
 from collectors.google_api import Backoff, error_from_response, json_body, send_with_backoff
-from monitor.config.web import CruxConfig, FormFactor
+from collectors.web_vitals import FormFactor
 
 Api = Literal["daily", "history"]
 _METHODS: dict[Api, str] = {"daily": "records:queryRecord", "history": "records:queryHistoryRecord"}

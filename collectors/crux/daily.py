@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime
 
 from collectors.crux.job import CruxJob
 from collectors.crux.records import parse_daily, share_above, share_below
-from monitor.config.web import RATINGS, FormFactor
-from monitor.snapshot import Sample, gauge
+from collectors.web_vitals import RATINGS, FormFactor
+from monitor.kernel.snapshot import Sample, gauge
 
 _KEY = ("origin", "form_factor")
 CRUX_DATA_AVAILABLE = gauge(

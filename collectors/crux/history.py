@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from collectors.crux.job import CruxJob
 from collectors.crux.records import parse_history
-from monitor.config.web import FormFactor
-from monitor.snapshot import Sample, gauge
+from collectors.web_vitals import FormFactor
+from monitor.kernel.snapshot import Sample, gauge
 
 _KEY = ("origin", "form_factor")
 HISTORY_P75_SECONDS = gauge(

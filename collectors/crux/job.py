@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from collectors.base import CollectorJob
 from collectors.crux.client import Api, CruxClient, RecordKey
+from collectors.crux.config import CruxConfig
 from collectors.crux.records import RecordError
 from collectors.google_api import GoogleApiError
-from monitor.config.web import CruxConfig, FormFactor
-from monitor.snapshot import Sample, counter
+from collectors.web_vitals import FormFactor
+from monitor.kernel.snapshot import Sample, counter
+from monitor.kernel.source import CollectorJob
 
 A = TypeVar("A")
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from monitor.config.web import VitalName
+from collectors.web_vitals import VitalName
 
 API_METRICS: dict[str, VitalName] = {
     "largest_contentful_paint": "lcp",

@@ -31,12 +31,11 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from collectors.base import CheckResult, CollectorJob, Source
+from collectors.http_probe.config import HttpProbeTarget
 from collectors.http_probe.probe import ProbeResult, build_client, probe
 from collectors.http_probe.slo import ALERTS, SloTracker, window_label
-from monitor.config import Config
-from monitor.config.web import HttpProbeTarget
-from monitor.snapshot import Sample, counter, gauge
+from monitor.kernel.snapshot import Sample, counter, gauge
+from monitor.kernel.source import CheckResult, CollectorJob, Source
 
 PROBE_SUCCESS = gauge("probe_success", "1 if the last probe succeeded, else 0")
 PROBE_DURATION = gauge("probe_duration_seconds", "Duration of the last probe")
@@ -207,5 +206,5 @@ class HttpProbeSource(Source):
         await self.job.close()
 
 
-def sources(config: Config) -> list[Source]:
-    return [HttpProbeSource(t, config.interval) for t in config.targets.http]
+def sources(targets: Sequence[HttpProbeTarget], interval: float) -> list[Source]:
+    return [HttpProbeSource(t, interval) for t in targets]

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from collectors.http_probe.cert import CertificateError, not_after
-from monitor.config.web import HttpProbeTarget
-from monitor.redact import redact
+from collectors.http_probe.config import HttpProbeTarget
+from monitor.kernel.redact import redact
 
 FAILURE_REASONS = ("timeout", "connect", "tls", "redirects", "status", "body", "protocol")
 

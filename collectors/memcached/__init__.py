@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from collectors.base import CheckResult, CollectorJob, Source
 from collectors.closing import BackgroundCloser
+from collectors.memcached.config import MemcachedTarget
 from collectors.memcached.protocol import MemcachedConnection
 from collectors.memcached.stats import MEMCACHED_UP, StatsAggregator, number
-from monitor.config import Config
-from monitor.config.caches import MemcachedTarget
-from monitor.redact import describe_error
-from monitor.snapshot import Sample
-from monitor.timing import job_timeout
+from monitor.kernel.redact import describe_error
+from monitor.kernel.snapshot import Sample
+from monitor.kernel.source import CheckResult, CollectorJob, Source
+from monitor.kernel.timing import job_timeout
 
 STALE_ERRORS = (OSError, EOFError, asyncio.IncompleteReadError)
 """What a connection closed by the server (e.g. a restart) raises on its next use."""
@@ -142,5 +141,5 @@ class MemcachedSource(Source):
         await self._closer.wait()
 
 
-def sources(config: Config) -> list[Source]:
-    return [MemcachedSource(t, config.interval) for t in config.targets.memcached]
+def sources(targets: Sequence[MemcachedTarget], interval: float) -> list[Source]:
+    return [MemcachedSource(t, interval) for t in targets]

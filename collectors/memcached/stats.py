@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collectors.running_totals import CounterGroup, ratio
-from monitor.snapshot import MetricSpec, Sample, counter, gauge, info
+from monitor.kernel.snapshot import MetricSpec, Sample, counter, gauge, info
 
 MEMCACHED_UP = gauge("memcached_up", "1 if every server of the target answered, else 0")
 SERVER_UP = gauge("memcached_server_up", "1 if this server answered, else 0", "server")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collectors.base import CheckResult, CollectorJob, Source
 from collectors.pgbouncer.admin import AdminConsole, find_version
+from collectors.pgbouncer.config import PgBouncerTarget
 from collectors.pgbouncer.pools import (
     client_samples,
     database_samples,
@@ -20,11 +20,10 @@ from collectors.pgbouncer.pools import (
     pool_samples,
 )
 from collectors.pgbouncer.stats import StatsTracker
-from monitor.config import Config
-from monitor.config.caches import PgBouncerTarget
-from monitor.redact import describe_error
-from monitor.snapshot import Sample, gauge, info
-from monitor.timing import job_timeout
+from monitor.kernel.redact import describe_error
+from monitor.kernel.snapshot import Sample, gauge, info
+from monitor.kernel.source import CheckResult, CollectorJob, Source
+from monitor.kernel.timing import job_timeout
 
 PGBOUNCER_UP = gauge("pgbouncer_up", "1 if the PgBouncer admin console answered, else 0")
 PGBOUNCER_VERSION = info("pgbouncer_version_info", "PgBouncer version", "version")
@@ -94,5 +93,5 @@ class PgBouncerSource(Source):
         await self.console.close()
 
 
-def sources(config: Config) -> list[Source]:
-    return [PgBouncerSource(t, config.interval) for t in config.targets.pgbouncer]
+def sources(targets: Sequence[PgBouncerTarget], interval: float) -> list[Source]:
+    return [PgBouncerSource(t, interval) for t in targets]

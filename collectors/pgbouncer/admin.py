@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from collectors.closing import BackgroundCloser
-from monitor.config.caches import PgBouncerTarget
+from collectors.pgbouncer.config import PgBouncerTarget
 
 APPLICATION_NAME = "app-monitor"
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from collectors.running_totals import ratio
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.snapshot import Sample, gauge
 
 POOL_CLIENTS = gauge(
     "pgbouncer_pool_clients", "Client connections of a pool by state", "database", "user", "state"

@@ -25,7 +25,7 @@ from typing import Any
 
 from collectors.pgbouncer.pools import number
 from collectors.running_totals import CounterGroup, ratio
-from monitor.snapshot import MetricSpec, Sample, counter, gauge
+from monitor.kernel.snapshot import MetricSpec, Sample, counter, gauge
 
 # SHOW STATS column -> (exported counter, scale to base units)
 COUNTERS: dict[str, tuple[MetricSpec, float]] = {

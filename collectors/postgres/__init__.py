@@ -1,7 +1,7 @@
 """PostgreSQL collectors: one :class:`PostgresSource` per configured server.
 
 Each collector group is a job with its own interval and timeout (see
-:mod:`monitor.config.postgres`): ``postgres`` (pg_up), ``postgres_statements``,
+:mod:`collectors.postgres.config`): ``postgres`` (pg_up), ``postgres_statements``,
 ``postgres_activity``, ``postgres_replication``, ``postgres_cache_hit``,
 ``postgres_vacuum`` and the slow ``postgres_diagnose``.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collectors.base import CheckResult, CollectorJob, Source
 from collectors.postgres.activity import ActivityJob
 from collectors.postgres.cachehit import CacheHitJob
+from collectors.postgres.config import JobConfig, PostgresTarget
 from collectors.postgres.connection import Connection, PostgresPool
 from collectors.postgres.diagnose import (
     UNREADABLE_SEQUENCES_SQL,
@@ -26,10 +26,9 @@ from collectors.postgres.replication import ReplicationJob
 from collectors.postgres.statements import EXTENSION_SQL, StatementsJob, parse_version
 from collectors.postgres.status import STATUS_SQL, StatusJob
 from collectors.postgres.vacuum import VacuumJob
-from monitor.config import Config
-from monitor.config.postgres import JobConfig, PostgresTarget
-from monitor.redact import describe_error
-from monitor.timing import job_timeout
+from monitor.kernel.redact import describe_error
+from monitor.kernel.source import CheckResult, CollectorJob, Source
+from monitor.kernel.timing import job_timeout
 
 PRIVILEGES_SQL = """
 SELECT current_user AS role,
@@ -144,5 +143,5 @@ class PostgresSource(Source):
             await self._diagnose.close()
 
 
-def sources(config: Config) -> list[Source]:
-    return [PostgresSource(t, config.interval) for t in config.targets.postgres]
+def sources(targets: Sequence[PostgresTarget], interval: float) -> list[Source]:
+    return [PostgresSource(t, interval) for t in targets]

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 from collectors.postgres.job import PostgresJob
 from collectors.postgres.notices import READ_ALL_STATS_SQL
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.snapshot import Sample, gauge
 
 CONNECTIONS = gauge(
     "pg_connections", "Client connections by database and state", "datname", "state"

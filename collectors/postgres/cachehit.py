@@ -26,7 +26,7 @@ from collectors.postgres.connection import PostgresPool
 from collectors.postgres.counters import RunningTotals
 from collectors.postgres.job import PostgresJob
 from collectors.postgres.notices import Notices
-from monitor.snapshot import Sample, counter, gauge
+from monitor.kernel.snapshot import Sample, counter, gauge
 
 BLKS_HIT = counter("pg_blks_hit_total", "Buffer cache hits (pg_stat_database)", "datname")
 BLKS_READ = counter(

@@ -23,7 +23,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
-from monitor.config.postgres import PostgresTarget
+from collectors.postgres.config import PostgresTarget
 
 APPLICATION_NAME = "app-monitor"
 PING_AFTER_IDLE = 5.0

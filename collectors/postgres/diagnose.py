@@ -39,11 +39,11 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.base import CollectorJob
+from collectors.postgres.config import DiagnoseConfig, PostgresTarget
 from collectors.postgres.connection import PostgresPool
 from collectors.postgres.notices import Notices
-from monitor.config.postgres import DiagnoseConfig, PostgresTarget
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.snapshot import Sample, gauge
+from monitor.kernel.source import CollectorJob
 
 SEQUENCE_USED = gauge(
     "pg_sequence_used_ratio",

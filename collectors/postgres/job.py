@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collectors.base import CollectorJob
 from collectors.postgres.connection import PostgresPool
 from collectors.postgres.notices import Notices
+from monitor.kernel.source import CollectorJob
 
 
 class PostgresJob(CollectorJob):

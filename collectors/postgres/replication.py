@@ -37,7 +37,7 @@ from typing import Any
 
 from collectors.postgres.job import PostgresJob
 from collectors.postgres.notices import READ_ALL_STATS_SQL
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.snapshot import Sample, gauge
 
 STANDBYS = gauge(
     "pg_replication_standbys", "Standbys connected to this primary (walsenders, not backups)"

@@ -69,8 +69,8 @@ from collectors.postgres.connection import Connection, PostgresPool
 from collectors.postgres.counters import RunningTotals
 from collectors.postgres.job import PostgresJob
 from collectors.postgres.notices import Notices, missing_privilege
-from monitor.redact import redact
-from monitor.snapshot import Sample, counter, gauge, info
+from monitor.kernel.redact import redact
+from monitor.kernel.snapshot import Sample, counter, gauge, info
 
 LABELS = ("datname", "queryid")
 CALLS = counter("pg_stat_statements_calls_total", "Times the statement was executed", *LABELS)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collectors.base import CollectorJob
 from collectors.postgres.connection import PostgresPool
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.snapshot import Sample, gauge
+from monitor.kernel.source import CollectorJob
 
 PG_UP = gauge("pg_up", "1 if the PostgreSQL server answered the last collection, else 0")
 PG_IN_RECOVERY = gauge("pg_in_recovery", "1 if the server is a standby (in recovery), else 0")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from collectors.postgres.job import PostgresJob
 from collectors.postgres.notices import READ_ALL_STATS_SQL
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.snapshot import Sample, gauge
 
 XID_AGE = gauge(
     "pg_database_xid_age", "age(datfrozenxid): transactions since the last freeze", "datname"

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from collectors.base import CheckResult, CollectorJob, Source
 from collectors.google_api import (
     Backoff,
     GoogleApiError,
@@ -33,10 +32,11 @@ from collectors.google_api import (
     json_body,
     send_with_backoff,
 )
+from collectors.psi.config import PsiConfig
 from collectors.psi.lighthouse import LighthouseError, parse_lab
-from monitor.config import Config
-from monitor.config.web import PsiConfig, Strategy
-from monitor.snapshot import Sample, counter, gauge
+from collectors.web_vitals import Strategy
+from monitor.kernel.snapshot import Sample, counter, gauge
+from monitor.kernel.source import CheckResult, CollectorJob, Source
 
 PSI_LAB_SECONDS = gauge(
     "psi_lab_seconds", "Lighthouse lab timing of the last good run", "strategy", "metric"
@@ -190,8 +190,8 @@ class PsiSource(Source):
         await self.job.close()
 
 
-def sources(config: Config) -> list[Source]:
-    psi = config.targets.psi
+def sources(psi: PsiConfig | None, interval: float) -> list[Source]:
+    """PSI keeps its own interval (a Lighthouse run is slow); ``interval`` is unused."""
     if psi is None:
         return []
     return [PsiSource(psi, url) for url in psi.urls]

@@ -13,15 +13,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from collectors.base import CheckResult, CollectorJob, Source
 from collectors.closing import BackgroundCloser
 from collectors.redis_cache.client import make_client, tls_verify
+from collectors.redis_cache.config import RedisTarget
 from collectors.redis_cache.info import REDIS_UP, InfoReader, number
-from monitor.config import Config
-from monitor.config.caches import RedisTarget
-from monitor.redact import describe_error
-from monitor.snapshot import Sample
-from monitor.timing import job_timeout
+from monitor.kernel.redact import describe_error
+from monitor.kernel.snapshot import Sample
+from monitor.kernel.source import CheckResult, CollectorJob, Source
+from monitor.kernel.timing import job_timeout
 
 
 class RedisJob(CollectorJob):
@@ -116,5 +115,5 @@ async def _close_quietly(client: Redis) -> None:
         await client.aclose()
 
 
-def sources(config: Config) -> list[Source]:
-    return [RedisSource(t, config.interval) for t in config.targets.redis]
+def sources(targets: Sequence[RedisTarget], interval: float) -> list[Source]:
+    return [RedisSource(t, interval) for t in targets]

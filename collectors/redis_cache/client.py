@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from monitor.config.caches import RedisTarget
+from collectors.redis_cache.config import RedisTarget
 
 
 def tls_verify(target: RedisTarget, environ: Mapping[str, str] | None = None) -> bool:

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from collectors.running_totals import CounterGroup, ratio
-from monitor.snapshot import MetricSpec, Sample, counter, gauge, info
+from monitor.kernel.snapshot import MetricSpec, Sample, counter, gauge, info
 
 REDIS_UP = gauge("redis_up", "1 if the Redis server answered INFO, else 0")
 VERSION = info("redis_version_info", "Redis version and mode", "version", "mode")

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Route
 
-from collectors.base import CheckResult, CollectorJob
 from collectors.rum.aggregate import Aggregator
+from collectors.rum.config import RumConfig
 from collectors.rum.endpoint import VitalsEndpoint
 from collectors.rum.metrics import RumCollector
 from collectors.rum.window_job import RumWindowJob
-from monitor.components import Component, Context
-from monitor.config.web import RumConfig
-from monitor.exposition import Exposition
+from monitor.kernel.component import Component, Context
+from monitor.kernel.exposition import Exposition
+from monitor.kernel.source import CheckResult, CollectorJob
 
 FLUSH_INTERVAL = 1.0
 """How often settled CLS/INP values are counted and expired ids forgotten."""
@@ -79,8 +79,7 @@ class RumComponent(Component):
         return [CheckResult("rum/vitals", True, detail)]
 
 
-def components(context: Context) -> Sequence[Component]:
-    rum = context.config.targets.rum
+def components(rum: RumConfig | None, context: Context) -> Sequence[Component]:
     if rum is None:
         return []
-    return [RumComponent(rum, context.exposition, context.config.interval)]
+    return [RumComponent(rum, context.exposition, context.interval)]

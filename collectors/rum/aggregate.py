@@ -20,8 +20,9 @@ from collections import Counter, OrderedDict
 from typing import NamedTuple
 
 from collectors.rum.beacon import Report
+from collectors.rum.config import RumConfig
 from collectors.rum.recent import RecentHistograms
-from monitor.config.web import VITAL_NAMES, RumConfig, VitalName
+from collectors.web_vitals import VITAL_NAMES, VitalName
 
 BASE_BUCKETS: dict[VitalName, tuple[float, ...]] = {
     "lcp": (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20),

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from monitor.config.web import RATINGS, VitalName
+from collectors.web_vitals import RATINGS, VitalName
 
 NAMES: dict[str, VitalName] = {
     "LCP": "lcp",

@@ -23,9 +23,9 @@ from starlette.responses import Response
 
 from collectors.rum.aggregate import Aggregator
 from collectors.rum.beacon import BeaconError, parse_beacon, parse_report
+from collectors.rum.config import RumConfig
 from collectors.rum.ratelimit import RateLimiter, client_address
 from collectors.rum.routes import RouteMatcher
-from monitor.config.web import RumConfig
 
 MEDIA_TYPES = frozenset({"text/plain", "application/json", ""})
 ENDPOINT_REJECTIONS = (

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from collectors.rum.aggregate import Aggregator
 from collectors.rum.endpoint import VitalsEndpoint
-from monitor.config.web import VITAL_NAMES
+from collectors.web_vitals import VITAL_NAMES
 
 HISTOGRAM_NAMES = {
     "lcp": "webvitals_lcp_seconds",

@@ -15,7 +15,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from monitor.config.web import RumConfig, VitalName
+from collectors.rum.config import RumConfig
+from collectors.web_vitals import VitalName
 
 SLOTS = 10
 

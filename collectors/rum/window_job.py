@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from collectors.base import CollectorJob
+from collectors.rum.config import RumConfig
 from collectors.rum.recent import RecentHistograms
-from monitor.config.web import RumConfig
-from monitor.durations import format_duration
-from monitor.snapshot import Sample, gauge
+from monitor.kernel.durations import format_duration
+from monitor.kernel.snapshot import Sample, gauge
+from monitor.kernel.source import CollectorJob
 
 LABELS = ("route", "metric", "window")
 WINDOW_REPORTS = gauge("webvitals_window_reports", "Reports counted in the window", *LABELS)

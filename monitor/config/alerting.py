@@ -17,8 +17,8 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
-from monitor.config.types import Duration, HttpUrl, Model, Name, SecretHttpUrl
-from monitor.durations import parse_duration
+from monitor.kernel.config.types import Duration, HttpUrl, Model, Name, SecretHttpUrl
+from monitor.kernel.durations import parse_duration
 
 Severity = Literal["critical", "warning", "info"]
 PagerDutySeverity = Literal["critical", "error", "warning", "info"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from alert_fakes import ROUTING_KEY, FakeClock, FakeReceiverServer, Harness
 
-from monitor.config import Config
-from monitor.testbed import TestBed
+from monitor.app.config import Config
+from monitor.app.demo.testbed import TestBed
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_config
 
 from alerts.ruleset import build_rules
-from monitor.config import ConfigError
+from monitor.kernel.config.loading import ConfigError
 
 
 def problems(**doc: Any) -> str:

@@ -11,8 +11,8 @@ from conftest import RunningDaemon, make_config, run_daemon
 from support import metric, parse_exposition, wait_for
 
 from alerts.component import AlertingComponent
-from monitor.config import Config
-from monitor.daemon import Daemon
+from monitor.app.config import Config
+from monitor.app.daemon import Daemon
 
 TOKEN = "metrics-token-123456"
 

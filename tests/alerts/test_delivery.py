@@ -11,8 +11,8 @@ from alert_fakes import ROUTING_KEY, Answer, FakeReceiverServer, Harness
 from conftest import make_config
 
 from alerts.state.records import SENT
-from monitor.config import Config
-from monitor.snapshot import gauge
+from monitor.app.config import Config
+from monitor.kernel.snapshot import gauge
 
 CONN = gauge("test_ratio", "a value no built-in rule watches")
 JOB = ("postgres", "primary")

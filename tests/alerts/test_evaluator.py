@@ -12,7 +12,7 @@ from alerts.rules import Rule
 from alerts.ruleset import build_rules, compile_rule
 from alerts.series import JobState, SeriesView, view_of
 from monitor.config.alerting import RuleConfig
-from monitor.snapshot import gauge
+from monitor.kernel.snapshot import gauge
 
 CONN = gauge("pg_connections_utilization_ratio", "ratio")
 PG_UP = gauge("pg_up", "up")

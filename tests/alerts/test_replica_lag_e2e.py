@@ -7,7 +7,7 @@ from alert_fakes import ROUTING_KEY, FakeReceiverServer
 from conftest import make_config, run_daemon
 from support import wait_for
 
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
 
 MiB = 1024 * 1024
 

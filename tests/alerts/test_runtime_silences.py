@@ -17,7 +17,7 @@ from alerts.component import AlertingComponent
 from alerts.runtime_silences import RETENTION, SilenceError, parse_request
 from alerts.state import open_state_store
 from alerts.state.records import SilenceRow
-from monitor.config import StateConfig
+from monitor.app.config import StateConfig
 
 TOKEN = "silence-token-1234567"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

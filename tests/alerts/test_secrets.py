@@ -11,9 +11,9 @@ from conftest import make_config
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alerts.metrics import AlertMetrics
-from monitor.config import Config
-from monitor.logging import configure_logging
-from monitor.snapshot import gauge
+from monitor.app.config import Config
+from monitor.kernel.logging import configure_logging
+from monitor.kernel.snapshot import gauge
 
 SECRET_KEY = "S3CR3TR0UT1NGK3YS3CR3TR0UT1NGK3Y"
 HOOK_SECRET = "hUnTeR2hUnTeR2hUnTeR2xx"

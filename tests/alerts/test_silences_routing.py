@@ -10,7 +10,7 @@ from conftest import make_config
 
 from alerts.routing import Router
 from alerts.silences import Silences
-from monitor.config import ConfigError
+from monitor.kernel.config.loading import ConfigError
 
 PARIS = ZoneInfo("Europe/Paris")
 

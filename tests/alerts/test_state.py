@@ -16,8 +16,8 @@ from alerts.state.records import (
     StoredInstance,
 )
 from alerts.state.sqlite import sqlite_path
-from monitor.config import StateConfig
-from monitor.testbed import TestBed
+from monitor.app.config import StateConfig
+from monitor.app.demo.testbed import TestBed
 
 
 def test_sqlite_urls() -> None:

@@ -23,7 +23,7 @@ from servers import (
 )
 from support import free_port, metric, parse_exposition, wait_for
 
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
 
 pytestmark = pytest.mark.timeout(180)
 

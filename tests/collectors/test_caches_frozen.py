@@ -15,12 +15,12 @@ from conftest import make_config
 from servers import memcached_server, pgbouncer_server, redis_server
 from support import wait_for_sync
 
-from collectors import build_sources
-from monitor.runner import JobRunner
-from monitor.snapshot import value_of
-from monitor.store import SnapshotStore
-from monitor.testbed import TestBed
-from monitor.testservers import ServerProcess
+from monitor.app.demo.testbed import TestBed
+from monitor.app.demo.testservers import ServerProcess
+from monitor.app.plugins import build_sources
+from monitor.kernel.runner import JobRunner
+from monitor.kernel.snapshot import value_of
+from monitor.kernel.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.timeout(120)
 

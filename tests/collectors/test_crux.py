@@ -14,9 +14,9 @@ from web_fakes import FakeServer, Harness, Reply, daily_body, history_body
 
 from collectors.crux import CruxSource, sources
 from collectors.crux.client import RecordKey
+from collectors.crux.config import CruxConfig
 from collectors.crux.daily import DailyJob
 from collectors.google_api import Backoff
-from monitor.config.web import CruxConfig
 
 API_KEY = "AIzaFAKE-crux-key-0123456789"
 DAILY = "/v1/records:queryRecord"
@@ -106,7 +106,7 @@ async def test_request_shape(google: FakeServer) -> None:
     config = make_config(targets={"crux": doc})
     assert config.targets.crux is not None
     assert config.targets.crux.origins == ("https://example.com",)
-    srcs = sources(config)
+    srcs = sources(config.targets.crux, config.interval)
     assert [s.name for s in srcs] == ["https://example.com", "https://example.com/pricing"]
     for source in srcs:
         assert isinstance(source, CruxSource)
@@ -410,7 +410,7 @@ async def test_daemon_exports_crux_on_metrics(google: FakeServer) -> None:
 
 
 def test_config_rules() -> None:
-    from monitor.config import ConfigError
+    from monitor.kernel.config.loading import ConfigError
 
     def problems(**crux: Any) -> str:
         with pytest.raises(ConfigError) as info:
@@ -464,8 +464,9 @@ async def test_history_failures_keep_the_last_series(
 
 
 def test_environment() -> None:
-    from monitor.config import ConfigError, validate
-    from monitor.config.env import config_from_environment
+    from monitor.app.config import validate
+    from monitor.app.env_config import config_from_environment
+    from monitor.kernel.config.loading import ConfigError
 
     def targets(**env: str) -> dict[str, Any]:
         doc = config_from_environment(env)

@@ -15,9 +15,9 @@ from web_fakes import FakeServer, Harness, Reply, self_signed_cert, tls_server
 
 from collectors.http_probe import HttpProbeSource, ProbeJob, sources
 from collectors.http_probe.cert import not_after
+from collectors.http_probe.config import HttpProbeTarget
 from collectors.http_probe.slo import SloTracker
-from monitor.config import ConfigError
-from monitor.config.web import HttpProbeTarget
+from monitor.kernel.config.loading import ConfigError
 
 
 @pytest.fixture
@@ -299,7 +299,7 @@ async def test_daemon_probes_on_schedule(site: FakeServer) -> None:
     config = make_config(
         targets={"http": [{"name": "site", "url": site.url + "/", "interval": "1s"}]}
     )
-    assert [s.name for s in sources(config)] == ["site"]
+    assert [s.name for s in sources(config.targets.http, config.interval)] == ["site"]
     async with run_daemon(config) as d:
 
         async def probed() -> float | None:
@@ -344,7 +344,7 @@ def test_documented_target_examples_are_valid() -> None:
 
     import yaml
 
-    from monitor.config import validate
+    from monitor.app.config import validate
 
     doc = (Path(__file__).parents[2] / "docs" / "web-vitals.md").read_text()
     blocks = re.findall(r"```yaml\n(targets:\n.*?)```", doc, re.S)

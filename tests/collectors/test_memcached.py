@@ -14,9 +14,9 @@ from servers import MemcachedServer, memcached_server, memcached_supports_sasl
 from support import REQUIRE_ALL, free_port, require_binary
 
 from collectors.memcached import MemcachedSource
-from monitor.runner import JobRunner
-from monitor.snapshot import Sample, find, value_of
-from monitor.store import SnapshotStore
+from monitor.kernel.runner import JobRunner
+from monitor.kernel.snapshot import Sample, find, value_of
+from monitor.kernel.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,11 +17,11 @@ from collectors.pgbouncer import PgBouncerSource
 from collectors.pgbouncer.admin import find_version
 from collectors.pgbouncer.pools import client_samples, pool_samples
 from collectors.pgbouncer.stats import StatsTracker
-from monitor.config import ConfigError
-from monitor.runner import JobRunner
-from monitor.snapshot import Sample, find, value_of
-from monitor.store import SnapshotStore
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
+from monitor.kernel.config.loading import ConfigError
+from monitor.kernel.runner import JobRunner
+from monitor.kernel.snapshot import Sample, find, value_of
+from monitor.kernel.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,9 +11,9 @@ from support import metric
 from web_fakes import PAGE, FakeServer, Harness, Reply, psi_body
 
 from collectors.psi import PsiJob, PsiSource, sources
-from monitor.config import ConfigError
-from monitor.config.env import config_from_environment
-from monitor.config.web import PsiConfig
+from collectors.psi.config import PsiConfig
+from monitor.app.env_config import config_from_environment
+from monitor.kernel.config.loading import ConfigError
 
 API_KEY = "AIzaFAKE-psi-key-9876543210"
 RUN = "/pagespeedonline/v5/runPagespeed"
@@ -175,7 +175,7 @@ async def test_sources_and_check(google: FakeServer) -> None:
     config = make_config(
         targets={"psi": {"api_key": API_KEY, "urls": [PAGE, "https://example.com/shop"]}}
     )
-    srcs = sources(config)
+    srcs = sources(config.targets.psi, config.interval)
     assert [s.name for s in srcs] == [PAGE, "https://example.com/shop"]
     assert all(isinstance(s, PsiSource) for s in srcs)
     result = await srcs[0].check()

@@ -16,11 +16,11 @@ from servers import RedisServer, redis_server
 
 from collectors.redis_cache import RedisSource
 from collectors.redis_cache.client import client_kwargs, tls_verify
+from collectors.redis_cache.config import RedisTarget
 from collectors.redis_cache.info import InfoReader
-from monitor.config.caches import RedisTarget
-from monitor.runner import JobRunner
-from monitor.snapshot import Sample, value_of
-from monitor.store import SnapshotStore
+from monitor.kernel.runner import JobRunner
+from monitor.kernel.snapshot import Sample, value_of
+from monitor.kernel.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -418,8 +418,8 @@ def test_memory_is_bounded() -> None:
 
 
 def test_config_rules() -> None:
-    from monitor.config import ConfigError
-    from monitor.config.env import config_from_environment
+    from monitor.app.env_config import config_from_environment
+    from monitor.kernel.config.loading import ConfigError
 
     def problems(**rum: Any) -> str:
         with pytest.raises(ConfigError) as info:

@@ -13,10 +13,11 @@ from web_fakes import ORIGIN, lcp
 
 from alerts.component import AlertingComponent
 from collectors.rum.aggregate import bucket_bounds
+from collectors.rum.config import RumConfig
 from collectors.rum.recent import RecentHistograms, RecentSummary, quantile
 from collectors.rum.window_job import RumWindowJob
-from monitor.config.web import VITAL_NAMES, RumConfig
-from monitor.snapshot import Sample
+from collectors.web_vitals import VITAL_NAMES
+from monitor.kernel.snapshot import Sample
 
 
 def rum_config(**overrides: Any) -> RumConfig:
@@ -94,7 +95,7 @@ async def test_window_job_exports_ratios_only_from_min_reports() -> None:
 
 
 def test_window_config_is_bounded() -> None:
-    from monitor.config import ConfigError
+    from monitor.kernel.config.loading import ConfigError
 
     with pytest.raises(ConfigError, match="from 1m to 1h"):
         rum_config(window="10s")

@@ -46,8 +46,8 @@ from servers import memcached_server, pgbouncer_server, redis_server
 from support import free_port, require_binary, wait_for_sync
 from web_fakes import Reply, self_signed_cert, tls_server
 
-from monitor.snapshot import MetricSpec
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
+from monitor.kernel.snapshot import MetricSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 PGBOUNCER_PW = "pgb-Secret-pw3"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import _parser
-from monitor.config import load_config
-from monitor.config.env import config_from_environment
-from monitor.logging import choose_format
+from monitor.app.cli import _parser
+from monitor.app.config import load_config
+from monitor.app.env_config import config_from_environment
+from monitor.kernel.logging import choose_format
 
 ROOT = Path(__file__).resolve().parents[2]
 

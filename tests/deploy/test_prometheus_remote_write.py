@@ -20,7 +20,7 @@ from conftest import make_config, run_daemon
 from prometheus_client.core import GaugeMetricFamily, Metric
 from support import free_port, wait_for, wait_for_sync
 
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
 
 OUTAGE_SECONDS = float(os.environ.get("MONITOR_TEST_OUTAGE_SECONDS", "60"))
 SCRAPE_ONLY = ("up", "scrape_duration_seconds", "scrape_samples_scraped")

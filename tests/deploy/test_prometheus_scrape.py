@@ -8,7 +8,7 @@ from typing import Any
 
 from support import wait_for_sync
 
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
 
 TOKEN = "scrape-T0ken-0123456789"
 

@@ -11,7 +11,7 @@ import pytest
 from support import REQUIRE_ALL
 
 from collectors.postgres import PostgresSource
-from monitor.testbed import TestBed, TestBedError, find_pg_bin
+from monitor.app.demo.testbed import TestBed, TestBedError, find_pg_bin
 from tests.collectors.postgres.pgtools import new_database, pg18_bin
 
 

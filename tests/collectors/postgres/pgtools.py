@@ -10,11 +10,11 @@ from typing import Any
 
 import psycopg
 
-from collectors.base import CollectorJob
 from collectors.postgres import PostgresSource
-from monitor.config import validate
-from monitor.snapshot import Sample, find
-from monitor.testbed import PgServer, TestBed
+from monitor.app.config import validate
+from monitor.app.demo.testbed import PgServer, TestBed
+from monitor.kernel.snapshot import Sample, find
+from monitor.kernel.source import CollectorJob
 
 ROLE_SQL = Path(__file__).resolve().parents[3] / "deploy" / "sql" / "monitoring-role.sql"
 

@@ -10,8 +10,8 @@ from structlog.testing import capture_logs
 from support import wait_for
 
 from collectors.postgres import PostgresSource
-from monitor.snapshot import Sample
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
+from monitor.kernel.snapshot import Sample
 from tests.collectors.postgres.pgtools import (
     job_of,
     make_source,

@@ -6,8 +6,8 @@ from support import wait_for_sync
 
 from collectors.postgres import PostgresSource
 from collectors.postgres.cachehit import delta_ratio
-from monitor.snapshot import Sample, find
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
+from monitor.kernel.snapshot import Sample, find
 from tests.collectors.postgres.pgtools import job_of, make_source, new_database, sql, value
 
 

@@ -6,8 +6,8 @@ from support import wait_for
 
 from collectors.postgres import PostgresSource
 from collectors.postgres.diagnose import sequence_used_ratio
-from monitor.snapshot import Sample, find
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
+from monitor.kernel.snapshot import Sample, find
 from tests.collectors.postgres.pgtools import (
     install_monitoring_role,
     job_of,

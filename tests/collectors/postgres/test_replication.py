@@ -9,8 +9,8 @@ from support import wait_for
 
 from collectors.postgres import PostgresSource
 from collectors.postgres.replication import lag_seconds, last_replay_age, standby_names
-from monitor.snapshot import Sample
-from monitor.testbed import PgServer, TestBed
+from monitor.app.demo.testbed import PgServer, TestBed
+from monitor.kernel.snapshot import Sample
 from tests.collectors.postgres.pgtools import job_of, make_source, sql, value
 
 MB = 1024 * 1024

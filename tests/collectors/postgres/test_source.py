@@ -7,10 +7,10 @@ from conftest import make_config, run_daemon
 from support import parse_exposition, wait_for
 
 from collectors.postgres import PostgresSource
-from monitor.config.loader import ConfigError
-from monitor.once import collect_once, format_check
-from monitor.store import SnapshotStore
-from monitor.testbed import TestBed
+from monitor.app.demo.testbed import TestBed
+from monitor.app.once import collect_once, format_check
+from monitor.kernel.config.loading import ConfigError
+from monitor.kernel.snapshot_store import SnapshotStore
 from tests.collectors.postgres.pgtools import (
     install_monitoring_role,
     make_source,

@@ -7,8 +7,8 @@ from structlog.testing import capture_logs
 
 from collectors.postgres import PostgresSource
 from collectors.postgres.statements import StatementsJob
-from monitor.snapshot import Sample, find
-from monitor.testbed import PgServer, TestBed
+from monitor.app.demo.testbed import PgServer, TestBed
+from monitor.kernel.snapshot import Sample, find
 from tests.collectors.postgres.pgtools import (
     job_of,
     make_source,

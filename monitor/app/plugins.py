@@ -1,0 +1,37 @@
+"""The one list of plug-ins: which collectors and components the daemon runs.
+
+Each factory gets only its own section of the configuration (and the default
+interval); nothing below this module knows the root configuration.
+"""
+
+from __future__ import annotations
+
+from alerts import component as alerting
+from collectors import crux, http_probe, memcached, pgbouncer, postgres, psi, redis_cache, rum
+from monitor.app.config import Config
+from monitor.kernel import remote_write
+from monitor.kernel.component import Component, Context
+from monitor.kernel.source import Source
+
+
+def build_sources(config: Config) -> list[Source]:
+    """Every configured target, as sources for the scheduler."""
+    targets, interval = config.targets, config.interval
+    return [
+        *postgres.sources(targets.postgres, interval),
+        *pgbouncer.sources(targets.pgbouncer, interval),
+        *redis_cache.sources(targets.redis, interval),
+        *memcached.sources(targets.memcached, interval),
+        *crux.sources(targets.crux, interval),
+        *psi.sources(targets.psi, interval),
+        *http_probe.sources(targets.http, interval),
+    ]
+
+
+def build_components(config: Config, context: Context) -> list[Component]:
+    """Every enabled component: push, alerting, browser beacons."""
+    return [
+        *remote_write.components(config.remote_write, context),
+        *alerting.components(config, context),
+        *rum.components(config.targets.rum, context),
+    ]

@@ -1,0 +1,1 @@
+"""Config types and loading helpers shared by every section of the configuration."""

@@ -1,0 +1,80 @@
+"""The fast text rendering of the store is byte for byte prometheus_client's."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from monitor.kernel.exposition import Exposition
+from monitor.kernel.snapshot import Sample, Snapshot, counter, gauge, info
+from monitor.kernel.snapshot_store import SnapshotStore
+
+LAG = gauge("y_lag_seconds", 'lag with "quotes" and \\ backslash\nand a newline', "zeta", "alpha")
+CALLS = counter("y_calls_total", "calls", "datname", "queryid")
+TEXT = info("y_query_info", "query", "queryid", "query")
+VALUES = [0.0, -0.0, 1.0, -2.5, 1e-9, 123456.0, 1234567.0, 1e22, 2.0**63, math.inf, -math.inf,
+          math.nan, 0.1 + 0.2, 7e6 + 0.5]  # fmt: skip
+
+
+class Extra(Collector):
+    def collect(self):  # type: ignore[no-untyped-def]
+        family = GaugeMetricFamily("z_extra", "from a component", labels=["k"])
+        family.add_metric(["v"], 3.0)
+        yield family
+
+
+def put(store: SnapshotStore, collector: str, target: str, samples: list[Sample]) -> None:
+    store.put(Snapshot(collector, target, tuple(samples), True, 1.7e9, 0.01), "success", 10.0)
+
+
+def test_same_bytes_as_generate_latest() -> None:
+    store = SnapshotStore()
+    exposition = Exposition(store, [Extra()])
+    a = [LAG(v, f"z{i}", 'a"b\\c\nd', target="a") for i, v in enumerate(VALUES)]
+    a += [CALLS(i * 1.5, "app", str(-(10**18) + i), target="a") for i in range(50)]
+    a += [TEXT(1, "42", "SELECT 'x' FROM \"t\"", target="a")]
+    a += [LAG(99, "z0", 'a"b\\c\nd', target="a")]  # duplicate within a snapshot
+    put(store, "one", "a", a)
+    b = [CALLS(5, "app", "7", target="b"), LAG(1, "q", "r", target="b")]
+    put(store, "two", "b", b)
+    c = [LAG(2, "q", "r", target="b"), LAG(3, "q2", "r", target="b")]  # duplicate across
+    put(store, "three", "b", c)
+    assert exposition.render() == generate_latest(exposition.registry)
+    # a changed snapshot is rebuilt, unchanged ones come from the cache
+    put(store, "two", "b", [CALLS(6, "app", "7", target="b")])
+    assert exposition.render() == generate_latest(exposition.registry)
+    assert b'y_calls_total{datname="app",queryid="7",target="b"} 6.0' in exposition.render()
+    # a collector handing back the same Sample objects (and one new value) is rendered right
+    a[3] = LAG(42.0, "z3", 'a"b\\c\nd', target="a")
+    put(store, "one", "a", a)
+    assert exposition.render() == generate_latest(exposition.registry)
+    assert b"y_lag_seconds{alpha=" in exposition.render()
+    assert b'zeta="z3"} 42.0' in exposition.render()
+
+
+async def test_text_is_rendered_after_a_store_change_once_scraped() -> None:
+    store = SnapshotStore()
+    exposition = Exposition(store)
+    builds = []
+    original = exposition._store_text.render
+
+    def counting() -> str:
+        builds.append(1)
+        return original()
+
+    exposition._store_text.render = counting  # type: ignore[method-assign]
+    put(store, "one", "a", [LAG(1, "z", "a", target="a")])
+    await asyncio.sleep(0)
+    assert builds == []  # nobody scraped yet: nothing is rendered ahead
+    exposition.render()
+    assert len(builds) == 1
+    put(store, "one", "a", [LAG(2, "z", "a", target="a")])
+    put(store, "two", "b", [LAG(3, "z", "a", target="b")])
+    await asyncio.sleep(0)
+    assert len(builds) == 2  # one render for both changes, ahead of the scrape
+    body = exposition.render()
+    assert len(builds) == 2 and b'y_lag_seconds{alpha="a",target="b",zeta="z"} 3.0' in body

@@ -1,0 +1,146 @@
+"""/metrics and /healthz: auth, content negotiation, gzip, no I/O on scrape."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from monitor.app.config import validate
+from monitor.kernel.exposition import Exposition
+from monitor.kernel.http import build_app, wants_gzip
+from monitor.kernel.snapshot import Snapshot, gauge
+from monitor.kernel.snapshot_store import SnapshotStore
+
+PG_UP = gauge("pg_up", "up")
+
+
+def _store() -> SnapshotStore:
+    store = SnapshotStore()
+    store.put(
+        Snapshot("postgres", "primary", (PG_UP(1, target="primary"),), True, 1.0, 0.01),
+        "success",
+        15,
+    )
+    return store
+
+
+async def _client(http: dict[str, str] | None = None, running: bool = True) -> httpx.AsyncClient:
+    config = validate({"http": http or {}}, environ={})
+    store = _store()
+    app = build_app(
+        exposition=Exposition(store),
+        store=store,
+        http_config=config.http,
+        is_running=lambda: running,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+async def open_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with await _client() as client:
+        yield client
+
+
+async def test_metrics_text_format(open_client: httpx.AsyncClient) -> None:
+    r = await open_client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert 'pg_up{target="primary"} 1.0' in r.text
+    assert "monitor_collector_up" in r.text
+
+
+async def test_metrics_openmetrics_on_accept(open_client: httpx.AsyncClient) -> None:
+    r = await open_client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert r.headers["content-type"].startswith("application/openmetrics-text")
+    assert r.text.endswith("# EOF\n")
+
+
+async def test_metrics_gzip_when_asked(open_client: httpx.AsyncClient) -> None:
+    r = await open_client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert 'pg_up{target="primary"} 1.0' in r.text  # httpx decoded it
+    raw = await open_client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers
+
+
+def test_wants_gzip_quality_values() -> None:
+    assert wants_gzip("gzip")
+    assert wants_gzip("br, gzip;q=0.5")
+    assert not wants_gzip("gzip;q=0")
+    assert not wants_gzip("identity")
+    assert wants_gzip("*")
+
+
+async def test_gzip_body_is_valid() -> None:
+    async with await _client() as client:
+        r = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        # httpx already decoded: re-request the raw stream
+        async with client.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as s:
+            raw = b"".join([chunk async for chunk in s.aiter_raw()])
+    assert gzip.decompress(raw).decode() == r.text
+
+
+async def test_bearer_token_required_when_configured() -> None:
+    async with await _client({"auth_token": "s3cret-token"}) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        bad = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+        assert "Bearer" in bad.headers["www-authenticate"]
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200
+        # Grafana Cloud's Metrics Endpoint can send the token as the basic-auth password
+        basic = base64.b64encode(b"12345:s3cret-token").decode()
+        ok2 = await client.get("/metrics", headers={"Authorization": f"Basic {basic}"})
+        assert ok2.status_code == 200
+        # healthz stays open for the platform's health checks
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_basic_auth() -> None:
+    async with await _client({"username": "prom", "password": "pw-12345"}) as client:
+        good = base64.b64encode(b"prom:pw-12345").decode()
+        wrong = base64.b64encode(b"prom:nope").decode()
+        assert (
+            await client.get("/metrics", headers={"Authorization": f"Basic {good}"})
+        ).status_code == 200
+        assert (
+            await client.get("/metrics", headers={"Authorization": f"Basic {wrong}"})
+        ).status_code == 401
+        assert (
+            await client.get("/metrics", headers={"Authorization": "Basic !!notb64"})
+        ).status_code == 401
+        assert (
+            await client.get("/metrics", headers={"Authorization": "Bearer pw-12345"})
+        ).status_code == 401
+
+
+async def test_healthz_reports_collectors_and_stopped_state() -> None:
+    async with await _client() as client:
+        body = (await client.get("/healthz")).json()
+    assert body["status"] == "ok"
+    assert body["collectors"][0]["collector"] == "postgres"
+    assert body["collectors"][0]["up"] is True
+    async with await _client(running=False) as client:
+        assert (await client.get("/healthz")).status_code == 503
+
+
+async def test_metrics_render_is_cached_until_store_changes() -> None:
+    store = _store()
+    exposition = Exposition(store)
+    first = exposition.render()
+    assert exposition.render() is first  # no re-render without a change
+    store.put(
+        Snapshot("postgres", "primary", (PG_UP(0, target="primary"),), False, 2.0, 0.01),
+        "error",
+        15,
+    )
+    second = exposition.render()
+    assert second is not first
+    assert b'pg_up{target="primary"} 0.0' in second
