@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the servers the integration tests run for real: PostgreSQL (server binaries and
 # pg_stat_statements), PgBouncer, Redis, Memcached (with SASL), Prometheus (promtool) and
-# prometheus-postgres-exporter (benchmarks). Only what is missing is installed; needs root
+# prometheus-postgres-exporter (benchmarks), Chromium and npm (the browser beacon test). Only what is missing is installed; needs root
 # (or sudo). Without either it lists what is missing and the tests that need it skip.
 set -euo pipefail
 
@@ -17,6 +17,9 @@ command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need+=(memc
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# the beacon test in a real browser: headless Chromium and npm (for the web-vitals package)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v saslpasswd2 >/dev/null 2>&1 || need+=(sasl2-bin)
 # the PLAIN mechanism for memcached's SASL test (a Recommends, not a Depends, of libsasl2)
 ls /usr/lib/*/sasl2/libplain.so* >/dev/null 2>&1 || need+=(libsasl2-modules)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, SecretStr, model_validator
 
-from monitor.kernel.config.types import Duration, Model, Name
+from monitor.kernel.config.types import UNPARSED_USERINFO, Duration, Model, Name
 from monitor.kernel.redact import redact
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -21,10 +21,13 @@ def _redis_url(value: Any) -> Any:
     parts = urlsplit(value)
     if parts.scheme not in _REDIS_SCHEMES:
         raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {redact(value)!r}")
+    if parts.scheme != "unix" and "@" in parts.path + parts.query + parts.fragment:
+        raise ValueError(UNPARSED_USERINFO)
     try:
         _ = parts.port
-    except ValueError as exc:
-        raise ValueError(f"invalid URL {redact(value)!r}: {exc}") from None
+    except ValueError:
+        # urllib's message quotes the piece it could not read: part of a password
+        raise ValueError(UNPARSED_USERINFO) from None
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"URL {redact(value)!r} names no host")
     if parts.scheme == "unix" and not parts.path:

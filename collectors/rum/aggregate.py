@@ -75,6 +75,7 @@ class _Pending(NamedTuple):
     route: str
     value: float
     due: float
+    client: int
 
 
 class Aggregator:
@@ -84,6 +85,8 @@ class Aggregator:
         self.histograms: dict[tuple[VitalName, str], Histogram] = {}
         self.accepted: Counter[VitalName] = Counter()
         self.duplicates: Counter[VitalName] = Counter()
+        self.capped: Counter[VitalName] = Counter()
+        """Reports left out of the window (over one client's share), per metric."""
         self.recent = RecentHistograms(config, self.bounds)
         """The same counts over the last ``config.window`` only, for the Rum* rules."""
         # OrderedDicts, not dicts: taking the oldest entry of a dict whose front was
@@ -93,8 +96,10 @@ class Aggregator:
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
         """CLS/INP ids waiting to settle; insertion order is due order."""
 
-    def add(self, report: Report, route: str, now: float) -> None:
-        """Take one valid report (``now`` is a monotonic time)."""
+    def add(self, report: Report, route: str, now: float, client: str = "") -> None:
+        """Take one valid report (``now`` is a monotonic time) from ``client`` (its
+        address, kept only as a hash for the window's distinct-client count)."""
+        client_key = hash(client)
         key = hash((report.metric, report.id))
         pending = self._pending.get(key)
         if pending is not None:
@@ -110,18 +115,21 @@ class Aggregator:
             if len(self._pending) >= self.config.max_tracked_ids:
                 self._count(*self._pending.popitem(last=False), now)
             self._pending[key] = _Pending(
-                report.metric, route, report.value, now + self.config.settle
+                report.metric, route, report.value, now + self.config.settle, client_key
             )
         else:
-            self._observe(report.metric, route, report.value, now)
+            self._observe(report.metric, route, report.value, now, client_key)
             self._remember(key, now)
 
-    def _observe(self, metric: VitalName, route: str, value: float, now: float) -> None:
+    def _observe(
+        self, metric: VitalName, route: str, value: float, now: float, client: int
+    ) -> None:
         histogram = self.histograms.get((metric, route))
         if histogram is None:
             histogram = self.histograms[(metric, route)] = Histogram(self.bounds[metric])
         histogram.observe(value)
-        self.recent.observe(metric, route, value, now)
+        if not self.recent.observe(metric, route, value, now, client):
+            self.capped[metric] += 1
 
     def _remember(self, key: int, now: float) -> None:
         seen = self._seen
@@ -130,7 +138,7 @@ class Aggregator:
         seen[key] = now + self.config.dedupe_window
 
     def _count(self, key: int, pending: _Pending, now: float) -> None:
-        self._observe(pending.metric, pending.route, pending.value, now)
+        self._observe(pending.metric, pending.route, pending.value, now, pending.client)
         self._remember(key, now)
 
     def flush(self, now: float, *, everything: bool = False) -> int:

@@ -39,6 +39,10 @@ class RateLimit(Model):
     burst: int = Field(default=100, ge=1)
     max_clients: int = Field(default=10000, ge=1)
     """Buckets kept; the least recently seen client is forgotten beyond this."""
+    global_per_second: float = Field(default=5000.0, gt=0)
+    """All clients together: the ceiling of beacons ingested per second (429 beyond it),
+    so that many forged addresses cannot flood the aggregates either."""
+    global_burst: int = Field(default=10000, ge=1)
 
 
 class RumConfig(Model):
@@ -70,6 +74,13 @@ class RumConfig(Model):
     min_reports: int = Field(default=50, ge=1)
     """Fewest reports of a metric on a route in the window before its p75 and ratios
     are exported: a handful of page views is no basis for a page."""
+    min_clients: int = Field(default=10, ge=1, le=1000)
+    """Fewest distinct client addresses among those reports: one host (anyone can forge
+    ``Origin`` outside a browser) can neither fire nor clear a Rum* alert on its own."""
+    max_reports_per_client: int = Field(default=5, ge=1)
+    """Reports of one metric on one route from one client address that count in each
+    tenth of the window; more are still in the cumulative histograms, but cannot
+    outweigh other users' reports in the p75 the rules read."""
 
     @field_validator("window")
     @classmethod

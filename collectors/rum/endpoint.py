@@ -1,6 +1,6 @@
 """``POST /vitals`` (and its CORS preflight): checks in order of cost, then ingestion.
 
-1. rate limit per client address (429);
+1. rate limit per client address, and a ceiling for all clients together (429);
 2. ``Origin`` on the allow-list (403; browsers always send it on a POST);
 3. content type ``text/plain`` (what ``navigator.sendBeacon(string)`` sends, needing no
    preflight) or ``application/json`` (415 otherwise);
@@ -72,6 +72,8 @@ class VitalsEndpoint:
         self.routes = RouteMatcher(config.routes)
         limit = config.rate_limit
         self.limiter = RateLimiter(limit.per_second, limit.burst, limit.max_clients)
+        self.ceiling = RateLimiter(limit.global_per_second, limit.global_burst, 1)
+        """All clients together (one bucket)."""
         self.rejected: Counter[str] = Counter()
         self.beacons: Counter[str] = Counter()
         self._on_change = on_change
@@ -88,7 +90,13 @@ class VitalsEndpoint:
         return Response(f"{reason}\n", status, headers=headers, media_type="text/plain")
 
     def _cors(self, origin: str) -> dict[str, str]:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        # navigator.sendBeacon always sends credentials: without Allow-Credentials a
+        # browser drops the preflighted (application/json) beacon without a word
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+            "Vary": "Origin",
+        }
 
     async def preflight(self, request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -110,7 +118,7 @@ class VitalsEndpoint:
         client = client_address(
             peer, headers.get("x-forwarded-for"), self.config.trusted_proxy_hops
         )
-        if not self.limiter.allow(client, now):
+        if not self.limiter.allow(client, now) or not self.ceiling.allow("", now):
             response = self._reject("rate_limited", 429)
             response.headers["Retry-After"] = "1"
             return response
@@ -125,7 +133,7 @@ class VitalsEndpoint:
         body = await self._read(request)
         if body is None:
             return self._reject("too_large", 413, origin)
-        return self._ingest(body, origin, now)
+        return self._ingest(body, origin, now, client)
 
     async def _read(self, request: Request) -> bytes | None:
         limit = self.config.max_body_bytes
@@ -139,7 +147,7 @@ class VitalsEndpoint:
                 return None
         return bytes(body)
 
-    def _ingest(self, body: bytes, origin: str, now: float) -> Response:
+    def _ingest(self, body: bytes, origin: str, now: float, client: str) -> Response:
         try:
             items = parse_beacon(body, self.config.max_metrics_per_beacon)
         except BeaconError as exc:
@@ -154,7 +162,7 @@ class VitalsEndpoint:
                 first_error = first_error or exc
                 continue
             route = self.routes.route(report.path)
-            self.aggregator.add(report, route, now)
+            self.aggregator.add(report, route, now, client)
             accepted += 1
         if not accepted:
             assert first_error is not None

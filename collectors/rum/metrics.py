@@ -75,9 +75,15 @@ class RumCollector(Collector):
             "Repeated reports of an id dropped or superseding a pending value",
             labels=["target", "metric"],
         )
+        capped = CounterMetricFamily(
+            "webvitals_window_capped_reports",
+            "Reports left out of the window's p75 because their client exceeded its share",
+            labels=["target", "metric"],
+        )
         for metric in VITAL_NAMES:
             reports.add_metric([t, metric], agg.accepted[metric])
             duplicates.add_metric([t, metric], agg.duplicates[metric])
+            capped.add_metric([t, metric], agg.capped[metric])
         beacons = CounterMetricFamily(
             "webvitals_beacons", "Beacons by outcome", labels=["target", "outcome"]
         )
@@ -98,4 +104,4 @@ class RumCollector(Collector):
             "webvitals_tracked_ids", "Counted ids remembered for de-duplication", labels=["target"]
         )
         tracked.add_metric([t], agg.tracked)
-        yield from (reports, duplicates, beacons, rejected, pending, tracked)
+        yield from (reports, duplicates, capped, beacons, rejected, pending, tracked)

@@ -19,6 +19,16 @@ from collectors.rum.config import RumConfig
 from collectors.web_vitals import VitalName
 
 SLOTS = 10
+TRACKED_CLIENTS = 1000
+"""Client addresses remembered per metric, route and slot; past this many distinct
+clients the per-client cap stops applying to newcomers (there is plenty of real traffic)."""
+
+
+@dataclass(slots=True)
+class _SlotCounts:
+    counts: list[int]
+    clients: dict[int, int]
+    """Hashed client address -> reports counted in this slot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +36,8 @@ class RecentSummary:
     metric: VitalName
     route: str
     reports: int
+    clients: int
+    """Distinct client addresses among the reports (at most ``TRACKED_CLIENTS``)."""
     good_ratio: float
     poor_ratio: float
     p75: float
@@ -53,19 +65,32 @@ class RecentHistograms:
         self.width = config.window / SLOTS
         self.bounds = bounds
         self._edges = {m: config.thresholds.of(m) for m in bounds}
-        self._slots: dict[int, dict[tuple[VitalName, str], list[int]]] = {}
+        self._per_client = config.max_reports_per_client
+        self._slots: dict[int, dict[tuple[VitalName, str], _SlotCounts]] = {}
 
-    def observe(self, metric: VitalName, route: str, value: float, now: float) -> None:
+    def observe(
+        self, metric: VitalName, route: str, value: float, now: float, client: int = 0
+    ) -> bool:
+        """Count one report from ``client`` (a hashed address); False when that client
+        already reached its share of this slot."""
         index = int(now // self.width)
         slot = self._slots.get(index)
         if slot is None:
             slot = self._slots[index] = {}
             self._prune(index)
         bounds = self.bounds[metric]
-        counts = slot.get((metric, route))
-        if counts is None:
-            counts = slot[(metric, route)] = [0] * (len(bounds) + 1)
-        counts[bisect_left(bounds, value)] += 1
+        entry = slot.get((metric, route))
+        if entry is None:
+            entry = slot[(metric, route)] = _SlotCounts([0] * (len(bounds) + 1), {})
+        seen = entry.clients.get(client)
+        if seen is not None:
+            if seen >= self._per_client:
+                return False
+            entry.clients[client] = seen + 1
+        elif len(entry.clients) < TRACKED_CLIENTS:
+            entry.clients[client] = 1
+        entry.counts[bisect_left(bounds, value)] += 1
+        return True
 
     def _prune(self, current: int) -> None:
         for index in [i for i in self._slots if i <= current - SLOTS]:
@@ -77,16 +102,19 @@ class RecentHistograms:
         current = int(now // self.width)
         self._prune(current)
         totals: dict[tuple[VitalName, str], list[int]] = {}
+        clients: dict[tuple[VitalName, str], set[int]] = {}
         for index, slot in self._slots.items():
             if index > current:
                 continue
-            for key, counts in slot.items():
+            for key, entry in slot.items():
                 total = totals.get(key)
                 if total is None:
-                    totals[key] = list(counts)
+                    totals[key] = list(entry.counts)
+                    clients[key] = set(entry.clients)
                 else:
-                    for i, n in enumerate(counts):
+                    for i, n in enumerate(entry.counts):
                         total[i] += n
+                    clients[key].update(entry.clients)
         out = []
         for (metric, route), counts in sorted(totals.items()):
             bounds = self.bounds[metric]
@@ -99,6 +127,7 @@ class RecentHistograms:
                     metric,
                     route,
                     reports,
+                    min(len(clients[(metric, route)]), TRACKED_CLIENTS),
                     good / reports,
                     (reports - not_poor) / reports,
                     quantile(0.75, bounds, counts),

@@ -12,7 +12,7 @@ import structlog
 
 from monitor import __version__
 from monitor.app.config import Config, load_config
-from monitor.kernel.config.loading import ConfigError
+from monitor.kernel.config.loading import ConfigError, register_environment_secrets
 from monitor.kernel.logging import configure_logging
 from monitor.kernel.redact import redact
 
@@ -156,6 +156,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         build_rules(config)  # the rule pack with its overrides (ConfigError -> exit 2)
         print(f"{'ok':<5} {'config':<32} valid")
+        if _print_exposure(config):
+            return EXIT_BAD_CONFIG
         if "DYNO" in os.environ and config.state.url.startswith("sqlite:"):
             # a dyno's disk is wiped at least daily: alert state would be lost with it
             detail = "SQLite on a Heroku dyno is wiped daily; set MONITOR_STATE_URL"
@@ -172,6 +174,7 @@ async def _check(config: Config) -> int:
     from monitor.kernel.snapshot_store import SnapshotStore
 
     print(f"{'ok':<5} {'config':<32} valid")
+    refused = _print_exposure(config)
     store = SnapshotStore()
     sources = build_sources(config)
     components = build_components(
@@ -187,7 +190,21 @@ async def _check(config: Config) -> int:
     for result in results:
         for line in format_check(result):
             print(redact(line))
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    return EXIT_OK if all(r.ok for r in results) and not refused else EXIT_FAILED
+
+
+def _print_exposure(config: Config) -> bool:
+    """Print the open-endpoint warning or the web-dyno refusal; True if refused."""
+    from monitor.kernel.http import exposure_warning, heroku_web_refusal
+
+    refusal = heroku_web_refusal(config.http, os.environ)
+    if refusal:
+        print(f"{'FAIL':<5} {'http':<32} {refusal}")
+        return True
+    warning = exposure_warning(config.http)
+    if warning:
+        print(f"{'warn':<5} {'http':<32} {warning}")
+    return False
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -237,6 +254,8 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # before anything can log or fail: SENTRY_DSN, DATABASE_URL's password, tokens
+    register_environment_secrets(os.environ)
     configure_logging()
     try:
         return COMMANDS[args.command](args)

@@ -31,6 +31,7 @@ from monitor.kernel.config.loading import (
     blank_to_none,
     expand_env,
     format_validation_error,
+    register_raw_secrets,
 )
 from monitor.kernel.config.types import Duration, Model
 from monitor.kernel.http import HttpConfig
@@ -137,6 +138,7 @@ def validate(
     problems: list[str] = []
     if expand:
         raw = expand_env(raw, environ, "", problems)
+    register_raw_secrets(raw)
     expanded = blank_to_none(raw)
     if problems:
         raise ConfigError(problems)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 from collections.abc import Generator, Sequence
@@ -17,7 +18,7 @@ from monitor.app.config import Config
 from monitor.app.plugins import build_components, build_sources
 from monitor.kernel.component import Component, Context
 from monitor.kernel.exposition import Exposition
-from monitor.kernel.http import build_app
+from monitor.kernel.http import build_app, exposure_warning, heroku_web_refusal
 from monitor.kernel.runner import JobRunner
 from monitor.kernel.scheduler import CollectorScheduler
 from monitor.kernel.sentry import init_sentry
@@ -26,6 +27,8 @@ from monitor.kernel.source import CollectorJob, Source
 
 log = structlog.get_logger("monitor.daemon")
 
+EXIT_REFUSED = 2
+"""The configuration cannot be served safely (the same status as an invalid config)."""
 SHUTDOWN_DEADLINE = 10.0
 """Heroku sends SIGKILL 30 s after SIGTERM; we aim to be gone well before."""
 JOB_DRAIN_DEADLINE = 5.0
@@ -106,6 +109,14 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
+        refusal = heroku_web_refusal(self.config.http, os.environ)
+        if refusal:
+            log.error("not starting", reason=refusal)
+            await self._close_sources()
+            return EXIT_REFUSED
+        warning = exposure_warning(self.config.http)
+        if warning:
+            log.warning("HTTP endpoints are open", warning=warning)
         host, port = self.config.http.host_port
         try:
             sock = bind_socket(host, port)

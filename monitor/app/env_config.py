@@ -20,6 +20,7 @@ PAGERDUTY_ROUTING_KEY          receiver ``pagerduty`` (critical)
 PORT / MONITOR_LISTEN          http.listen (``0.0.0.0:$PORT``; ``127.0.0.1:9187`` on a
                                Heroku dyno without $PORT, i.e. a worker)
 METRICS_AUTH_TOKEN             bearer token for /metrics
+MONITOR_PUBLIC_READ_ONLY=1     http.public_read_only (serve read-only endpoints without it)
 REMOTE_WRITE_URL (+ _USERNAME, _PASSWORD, _BEARER_TOKEN, _INTERVAL,
   _MAX_QUEUE_SAMPLES)          remote_write push
 MONITOR_STATE_URL              state store; on Heroku (``$DYNO`` set) it defaults to
@@ -144,6 +145,8 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         http["listen"] = "127.0.0.1:9187"
     if "METRICS_AUTH_TOKEN" in env:
         http["auth_token"] = env["METRICS_AUTH_TOKEN"]
+    if env.get("MONITOR_PUBLIC_READ_ONLY", "").lower() in ("1", "true", "yes"):
+        http["public_read_only"] = True
     if http:
         doc["http"] = http
 

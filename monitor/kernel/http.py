@@ -11,7 +11,8 @@ import base64
 import binascii
 import gzip
 import hmac
-from collections.abc import Callable, Sequence
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 from pydantic import SecretStr, model_validator
@@ -35,6 +36,10 @@ class HttpConfig(Model):
     username: str | None = None
     password: SecretStr | None = None
     """HTTP basic auth on /metrics and /alerts when both are set."""
+    public_read_only: bool = False
+    """Say so explicitly to serve /metrics, /alerts and /healthz/detail with no credentials
+    on a public address (a Heroku web dyno refuses to start otherwise). State-changing
+    endpoints never run without credentials, whatever this says."""
 
     @model_validator(mode="after")
     def _basic_pair(self) -> Self:
@@ -45,6 +50,47 @@ class HttpConfig(Model):
     @property
     def host_port(self) -> tuple[str, int]:
         return parse_listen(self.listen)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def has_credentials(config: HttpConfig) -> bool:
+    return config.auth_token is not None or config.password is not None
+
+
+def exposure_warning(config: HttpConfig) -> str | None:
+    """A warning when anyone who can reach the listen address reads without credentials."""
+    host, _ = config.host_port
+    if has_credentials(config) or is_loopback(host):
+        return None
+    if config.public_read_only:
+        return (
+            f"listening on {config.listen} with no credentials (http.public_read_only): "
+            "/metrics and /alerts are public; silences cannot be changed over HTTP"
+        )
+    return (
+        f"listening on {config.listen} with no credentials: anyone who can reach it reads "
+        "/metrics and /alerts; set METRICS_AUTH_TOKEN (http.auth_token) or basic auth, "
+        "or listen on 127.0.0.1"
+    )
+
+
+def heroku_web_refusal(config: HttpConfig, environ: Mapping[str, str]) -> str | None:
+    """Why a Heroku web dyno must not start: it is on the internet, and nothing is set."""
+    on_web_dyno = environ.get("DYNO", "").startswith("web.") and "PORT" in environ
+    if not on_web_dyno or has_credentials(config) or config.public_read_only:
+        return None
+    return (
+        "refusing to serve a Heroku web dyno with no credentials: run "
+        "`heroku config:set METRICS_AUTH_TOKEN=$(openssl rand -hex 32)`, or set "
+        "http.public_read_only: true (MONITOR_PUBLIC_READ_ONLY=1) to make /metrics and "
+        "/alerts public on purpose"
+    )
 
 
 class Authenticator:
@@ -98,6 +144,16 @@ class Authenticator:
             headers={"WWW-Authenticate": 'Bearer realm="app-monitor", Basic realm="app-monitor"'},
             media_type="text/plain",
         )
+
+
+def forbidden_without_credentials(what: str) -> Response:
+    """The answer of an endpoint that needs credentials when none are configured."""
+    return Response(
+        f"{what} needs credentials and none are configured: set METRICS_AUTH_TOKEN "
+        "(http.auth_token) or http.username/http.password\n",
+        status_code=403,
+        media_type="text/plain",
+    )
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -161,8 +217,29 @@ def build_app(
 ) -> Starlette:
     auth = Authenticator(http_config)
 
+    warning = exposure_warning(http_config)
+
     async def healthz(request: Request) -> Response:
+        """Status only, for platform health checks: no names, hosts or error text."""
         running = is_running()
+        statuses = store.statuses()
+        up = sum(1 for st in statuses if st.up)
+        body: dict[str, Any] = {
+            "status": "ok" if running else "stopped",
+            "version": __version__,
+            "collectors": {"up": up, "down": len(statuses) - up},
+        }
+        if warning:
+            body["warnings"] = [warning]
+        return JSONResponse(body, status_code=200 if running else 503)
+
+    async def healthz_detail(request: Request) -> Response:
+        """Each collector's last success and error: hosts, users and TLS errors, so only
+        with credentials (or when the read-only endpoints are public on purpose)."""
+        if not auth.required and not http_config.public_read_only:
+            return forbidden_without_credentials("/healthz/detail")
+        if not auth.allows(request):
+            return auth.challenge()
         collectors: list[dict[str, Any]] = [
             {
                 "collector": st.collector,
@@ -174,17 +251,13 @@ def build_app(
             for st in store.statuses()
         ]
         return JSONResponse(
-            {
-                "status": "ok" if running else "stopped",
-                "version": __version__,
-                "collectors": collectors,
-            },
-            status_code=200 if running else 503,
+            {"status": "ok" if is_running() else "stopped", "collectors": collectors}
         )
 
     routes: list[BaseRoute] = [
         Route("/metrics", MetricsEndpoint(exposition, auth).handle, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/healthz/detail", healthz_detail, methods=["GET"]),
         *extra_routes,
     ]
     app = Starlette(routes=routes)

@@ -18,9 +18,12 @@ from urllib.parse import quote, unquote
 
 MASK = "***"
 
-# scheme://user:password@  ->  scheme://user:***@
+# scheme://user:password@  ->  scheme://user:***@. The password runs to the LAST @ of
+# the token: a password holding / # ? or @ (not percent-encoded) does not parse as a URL,
+# and must still be masked whole, not cut at its first special character.
 _URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]+)@"
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*):(?P<pw>[^\s'\"]+)@"
+    r"(?=[^@\s'\"]*(?:[\s'\"]|$))"
 )
 # key=value secrets inside libpq conninfo strings or query strings
 _KV_SECRET = re.compile(
@@ -75,6 +78,13 @@ def redact(text: str) -> str:
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _KV_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
     return _AUTH_HEADER.sub(lambda m: f"{m['key']}{MASK}", text)
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``scheme://user:password@host``, read up to the last ``@`` so that
+    unencoded ``/ # ? @`` in it are kept (``urlsplit`` would cut it short)."""
+    m = _URL_CREDENTIALS.search(url)
+    return m["pw"] if m else None
 
 
 def redact_url(url: str) -> str:

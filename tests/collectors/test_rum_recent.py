@@ -41,7 +41,7 @@ def test_p75_crosses_the_good_limit_exactly_when_a_quarter_are_not_good(
 ) -> None:
     window = recent(rum_config())
     for i in range(100):
-        window.observe("lcp", "/", 2.5 if i < good else 3.0, now=10.0)  # 2.5 is good (<=)
+        window.observe("lcp", "/", 2.5 if i < good else 3.0, now=10.0, client=i)  # good: <=
     s = only(window.summaries(10.0))
     assert s.reports == 100
     assert s.good_ratio == good / 100
@@ -52,8 +52,8 @@ def test_p75_crosses_the_good_limit_exactly_when_a_quarter_are_not_good(
 
 def test_poor_is_above_the_poor_limit_and_p75_interpolates() -> None:
     window = recent(rum_config())
-    for value in (1.0, 1.0, 4.0, 4.5):  # 4.0 needs improvement, 4.5 is poor
-        window.observe("lcp", "/cart", value, now=0.0)
+    for i, value in enumerate((1.0, 1.0, 4.0, 4.5)):  # 4.0 needs improvement, 4.5 is poor
+        window.observe("lcp", "/cart", value, now=0.0, client=i)
     s = only(window.summaries(0.0))
     assert (s.good_ratio, s.poor_ratio) == (0.5, 0.25)
     # rank 3 of 4 is the 4.0 alone in the (3.0, 4.0] bucket: its upper edge
@@ -71,7 +71,7 @@ def test_old_slots_leave_the_window() -> None:
 
 
 async def test_window_job_exports_ratios_only_from_min_reports() -> None:
-    config = rum_config(min_reports=3)
+    config = rum_config(min_reports=3, min_clients=1)
     window = recent(config)
     job = RumWindowJob(config, window, 15.0, monotonic=lambda: 5.0)
     for value in (0.3, 0.3):
@@ -81,7 +81,7 @@ async def test_window_job_exports_ratios_only_from_min_reports() -> None:
     def names(samples: list[Sample] | tuple[Sample, ...]) -> set[str]:
         return {s.spec.name for s in samples}
 
-    assert names(await job.collect()) == {"webvitals_window_reports"}
+    assert names(await job.collect()) == {"webvitals_window_reports", "webvitals_window_clients"}
     window.observe("inp", "/", 0.3, now=2.0)
     window.observe("cls", "/", 0.3, now=2.0)
     window.observe("cls", "/", 0.3, now=2.0)
@@ -92,6 +92,29 @@ async def test_window_job_exports_ratios_only_from_min_reports() -> None:
     assert by[("webvitals_window_p75_seconds", ("rum", "/", "inp", "5m"))] > 0.2
     assert by[("webvitals_window_poor_ratio", ("rum", "/", "cls", "5m"))] == 1
     assert by[("webvitals_window_cls_p75", ("rum", "/", "5m"))] > 0.25
+
+
+async def test_one_client_can_neither_fire_nor_clear_a_rum_rule() -> None:
+    """min_clients: one host's reports alone export no p75; max_reports_per_client: its
+    flood of good reports cannot outweigh the other users' poor ones."""
+    config = rum_config(min_reports=5, min_clients=3, max_reports_per_client=2)
+    window = recent(config)
+    job = RumWindowJob(config, window, 15.0, monotonic=lambda: 5.0)
+    for _ in range(100):  # one forger, 100 poor LCP reports
+        window.observe("lcp", "/", 9.0, now=1.0, client=666)
+    by = {(s.spec.name, s.label_values): s.value for s in await job.collect()}
+    assert by[("webvitals_window_reports", ("rum", "/", "lcp", "5m"))] == 2  # its share
+    assert by[("webvitals_window_clients", ("rum", "/", "lcp", "5m"))] == 1
+    assert ("webvitals_window_p75_seconds", ("rum", "/", "lcp", "5m")) not in by
+
+    # four real users see a slow page; the forger now floods good values to mask it
+    for client in range(4):
+        window.observe("lcp", "/", 6.0, now=2.0, client=client)
+    for _ in range(100):
+        assert not window.observe("lcp", "/", 0.5, now=2.0, client=667) or _ < 2
+    by = {(s.spec.name, s.label_values): s.value for s in await job.collect()}
+    assert by[("webvitals_window_clients", ("rum", "/", "lcp", "5m"))] == 6
+    assert by[("webvitals_window_p75_seconds", ("rum", "/", "lcp", "5m"))] > 4.0
 
 
 def test_window_config_is_bounded() -> None:
@@ -109,20 +132,31 @@ async def test_slow_real_users_raise_rum_lcp_poor_within_seconds() -> None:
     config = make_config(
         interval="1s",
         targets={
-            "rum": {"allowed_origins": [ORIGIN], "routes": ["/products/:id"], "min_reports": 20}
+            "rum": {
+                "allowed_origins": [ORIGIN],
+                "routes": ["/products/:id"],
+                "min_reports": 20,
+                "trusted_proxy_hops": 1,  # as behind Heroku's router: users differ
+            }
         },
         rules=[{"name": "RumLcpPoor", "for": "0s"}],
     )
     async with run_daemon(config) as daemon, httpx.AsyncClient(timeout=10) as client:
         (alerting,) = [c for c in daemon.daemon.components if isinstance(c, AlertingComponent)]
 
+        users = iter(range(1000))
+
         async def post(values: list[int]) -> None:
-            for start in range(0, len(values), 10):
-                body = [lcp(v) for v in values[start : start + 10]]
+            for start in range(0, len(values), 2):
+                body = [lcp(v) for v in values[start : start + 2]]
                 r = await client.post(
                     daemon.url + "/vitals",
                     json=body,
-                    headers={"origin": ORIGIN, "content-type": "text/plain;charset=UTF-8"},
+                    headers={
+                        "origin": ORIGIN,
+                        "content-type": "text/plain;charset=UTF-8",
+                        "x-forwarded-for": f"10.0.0.{next(users)}",
+                    },
                 )
                 assert r.status_code == 204, r.text
 

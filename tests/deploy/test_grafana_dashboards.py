@@ -266,6 +266,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     "routes": ["/products/:id"],
                     "settle": "1s",
                     "min_reports": 1,  # one beacon of each: the window's p75 series exist
+                    "min_clients": 1,  # from this one test client
                 },
             },
             "receivers": {"stdout": {"type": "log"}},

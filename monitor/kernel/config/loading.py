@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from monitor.kernel.redact import MASK, redact
+from monitor.kernel.redact import MASK, redact, register_secrets, url_password
 
 _VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -31,6 +31,42 @@ SECRET_KEYS = frozenset(
         "dsn",
     }
 )
+
+
+WHOLE_SECRET_KEYS = SECRET_KEYS - {"url"}
+"""Keys whose whole value is a secret; a plain ``url`` is secret only in its password."""
+SECRET_ENVIRONMENT = re.compile(r"(PASSWORD|TOKEN|SECRET|_KEY|DSN|WEBHOOK_URL)$")
+"""Environment variables whose whole value is a secret (``SENTRY_DSN`` and the like)."""
+
+
+def register_raw_secrets(value: Any, key: str = "") -> None:
+    """Register every secret of a parsed, not yet validated document with the redactor.
+
+    Runs before validation, so that no message formatted while validating (by us,
+    pydantic or urllib) can show a secret, even one in a URL that does not parse.
+    """
+    if isinstance(value, dict):
+        for k, v in value.items():
+            inherited = str(k) if key != "headers" else "password"
+            register_raw_secrets(v, inherited)
+    elif isinstance(value, list):
+        for item in value:
+            register_raw_secrets(item, key)
+    elif isinstance(value, str) and value:
+        if key in WHOLE_SECRET_KEYS:
+            register_secrets([value])
+        password = url_password(value)
+        if password:
+            register_secrets([password])
+
+
+def register_environment_secrets(environ: Mapping[str, str]) -> None:
+    """Register secret-looking environment variables and URL passwords found in any."""
+    for name, value in environ.items():
+        if SECRET_ENVIRONMENT.search(name):
+            register_secrets([value])
+        elif "://" in value:
+            register_secrets([url_password(value)])
 
 
 class ConfigError(Exception):

@@ -59,6 +59,12 @@ def is_local_host(host: str | None) -> bool:
         return False
 
 
+UNPARSED_USERINFO = (
+    "the URL does not parse (its user or password holds a special character): "
+    "percent-encode / as %2F, # as %23, ? as %3F, @ as %40, : as %3A and % as %25"
+)
+
+
 def normalize_postgres_url(value: Any) -> Any:
     """Accept ``postgres://`` and ``postgresql://``; add ``sslmode=require`` off-host.
 
@@ -72,11 +78,14 @@ def normalize_postgres_url(value: Any) -> Any:
     parts = urlsplit(value)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError(f"expected a postgresql:// or postgres:// URL, got {redact(value)!r}")
+    if "@" in parts.path + parts.query + parts.fragment:
+        raise ValueError(UNPARSED_USERINFO)
     try:
         host = parts.hostname
         port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"invalid URL {redact(value)!r}: {exc}") from None
+    except ValueError:
+        # urllib's message quotes the piece it could not read: part of a password
+        raise ValueError(UNPARSED_USERINFO) from None
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     if not host and "host" not in query:
         raise ValueError(f"URL {redact(value)!r} names no host")
@@ -92,23 +101,30 @@ PostgresUrl = Annotated[SecretStr, BeforeValidator(normalize_postgres_url)]
 """A libpq URL; a secret because it usually carries the password."""
 
 
-def _http_url(value: Any) -> Any:
+def _http_url(value: Any, *, secret: bool = False) -> Any:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
+        secret = True
     if not isinstance(value, str):
         return value
+    shown = "" if secret else f", got {redact(value)!r}"
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL, got {redact(value)!r}")
+        raise ValueError(f"expected an http:// or https:// URL{shown}")
     try:
         _ = parts.port
-    except ValueError as exc:
-        raise ValueError(f"invalid URL {redact(value)!r}: {exc}") from None
+    except ValueError:
+        raise ValueError(UNPARSED_USERINFO if "@" in value else "invalid port") from None
     return value
 
 
+def _secret_http_url(value: Any) -> Any:
+    """Never echoes the value: a webhook URL is a credential even when it does not parse."""
+    return _http_url(value, secret=True)
+
+
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
-SecretHttpUrl = Annotated[SecretStr, BeforeValidator(_http_url)]
+SecretHttpUrl = Annotated[SecretStr, BeforeValidator(_secret_http_url)]
 """An http(s) URL that is itself a credential (Slack webhooks, push endpoints)."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def pg_config(bed: TestBed, interval: str = "1s") -> dict[str, object]:
 
 
 async def test_primary_down_then_back_without_restart(own_bed: TestBed) -> None:
-    config = make_config(**pg_config(own_bed))
+    config = make_config(
+        **pg_config(own_bed), http={"listen": "127.0.0.1:0", "public_read_only": True}
+    )
     async with run_daemon(config) as running:
 
         async def up(target: str) -> float | None:
@@ -49,7 +52,10 @@ async def test_primary_down_then_back_without_restart(own_bed: TestBed) -> None:
         assert loop.time() - stopped_at <= 2.5
         assert await up("replica") == 1.0  # the replica is unaffected
         health = (await running.get("/healthz")).json()
-        primary = next(c for c in health["collectors"] if c["target"] == "primary")
+        assert health["collectors"]["down"] >= 1
+        assert "error" not in json.dumps(health)  # status only: no error text
+        detail = (await running.get("/healthz/detail")).json()  # public_read_only here
+        primary = next(c for c in detail["collectors"] if c["target"] == "primary")
         assert primary["up"] is False and primary["last_error"]
 
         await asyncio.to_thread(own_bed.primary.start)

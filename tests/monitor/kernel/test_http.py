@@ -121,14 +121,24 @@ async def test_basic_auth() -> None:
         ).status_code == 401
 
 
-async def test_healthz_reports_collectors_and_stopped_state() -> None:
+async def test_healthz_is_status_only_and_the_detail_needs_credentials() -> None:
     async with await _client() as client:
         body = (await client.get("/healthz")).json()
-    assert body["status"] == "ok"
-    assert body["collectors"][0]["collector"] == "postgres"
-    assert body["collectors"][0]["up"] is True
+        assert body["status"] == "ok"
+        assert body["collectors"] == {"up": 1, "down": 0}
+        # no credentials configured: the detail is not served to anyone
+        r = await client.get("/healthz/detail")
+        assert r.status_code == 403 and "METRICS_AUTH_TOKEN" in r.text
     async with await _client(running=False) as client:
         assert (await client.get("/healthz")).status_code == 503
+    async with await _client({"auth_token": "tok-12345"}) as client:
+        assert (await client.get("/healthz/detail")).status_code == 401
+        detail = await client.get("/healthz/detail", headers={"Authorization": "Bearer tok-12345"})
+        (collector,) = detail.json()["collectors"]
+        assert collector["collector"] == "postgres" and collector["up"] is True
+        assert "last_error" in collector
+    async with await _client({"public_read_only": True}) as client:  # type: ignore[dict-item]
+        assert (await client.get("/healthz/detail")).status_code == 200
 
 
 async def test_metrics_render_is_cached_until_store_changes() -> None:
