@@ -139,7 +139,7 @@ def validate(
     if expand:
         raw = expand_env(raw, environ, "", problems)
     register_raw_secrets(raw)
-    expanded = blank_to_none(raw)
+    expanded = blank_to_none(raw, every_blank=not expand)
     if problems:
         raise ConfigError(problems)
     try:

@@ -92,7 +92,10 @@ def expand_env(value: Any, environ: Mapping[str, str], path: str, problems: list
             problems.append(f"{path or '<root>'}: environment variable {name} is not set")
             return ""
 
-        return _VAR.sub(replace, value)
+        expanded = _VAR.sub(replace, value)
+        # ``${TOKEN:-}`` that expands to nothing means "not set"; a literal "" stays ""
+        # (``{team: ""}`` in a matcher means "the label is absent")
+        return EXPANDED_BLANK if expanded == "" and value != "" else expanded
     if isinstance(value, dict):
         return {
             k: expand_env(v, environ, f"{path}.{k}" if path else str(k), problems)
@@ -103,12 +106,41 @@ def expand_env(value: Any, environ: Mapping[str, str], path: str, problems: list
     return value
 
 
-def blank_to_none(value: Any) -> Any:
-    """``auth_token: ${TOKEN:-}`` with TOKEN unset means "not configured"."""
+class _ExpandedBlank(str):
+    """A value that was only ``${VAR}`` references, all of them empty."""
+
+    __slots__ = ()
+
+
+EXPANDED_BLANK = _ExpandedBlank("")
+LABEL_MAPS = frozenset({"match", "match_re", "labels"})
+"""Maps of label name to value, where an empty value is kept: dropping a matcher would
+widen a silence or route to match everything."""
+
+
+def blank_to_none(value: Any, *, every_blank: bool = False) -> Any:
+    """Drop the keys (and list items) whose value expanded to nothing:
+    ``auth_token: ${TOKEN:-}`` with TOKEN unset means "not configured".
+
+    A literal ``""`` in a file is kept; with ``every_blank`` (the environment-only
+    configuration, where an empty variable means unset) every ``""`` is dropped.
+    """
+
+    def blank(v: Any) -> bool:
+        return v is EXPANDED_BLANK or (every_blank and v == "")
+
     if isinstance(value, dict):
-        return {k: blank_to_none(v) for k, v in value.items() if v != ""}
+        return {
+            k: (
+                {name: str(v2) for name, v2 in v.items()}  # "" means "label absent" there
+                if k in LABEL_MAPS and isinstance(v, dict)
+                else blank_to_none(v, every_blank=every_blank)
+            )
+            for k, v in value.items()
+            if not blank(v)
+        }
     if isinstance(value, list):
-        return [blank_to_none(v) for v in value]
+        return [blank_to_none(v, every_blank=every_blank) for v in value if not blank(v)]
     return value
 
 

@@ -214,3 +214,24 @@ def test_monitor_config_env_var_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "interval: 20s\n")
     config = load_config(None, environ={"MONITOR_CONFIG": str(path)})
     assert config.interval == 20.0
+
+
+def test_a_literal_empty_string_is_kept_and_an_empty_expansion_is_unset() -> None:
+    """``{team: ""}`` in a matcher means "the label is absent": dropping it made a silence
+    or route match everything. ``${TOKEN:-}`` expanding to nothing still means unset."""
+    config = validate(
+        {
+            "http": {"auth_token": "${UNSET_TOKEN:-}"},
+            "receivers": {"log": {"type": "log"}},
+            "routes": [{"match": {"team": ""}, "receivers": ["log"]}],
+            "silences": [
+                {"match": {"alertname": "X", "team": ""}, "end": "2030-01-01T00:00:00Z"},
+                {"match": {"team": "${UNSET_TEAM:-}"}, "end": "2030-01-01T00:00:00Z"},
+            ],
+        },
+        environ={},
+    )
+    assert config.http.auth_token is None
+    assert config.routes[0].match == {"team": ""}
+    assert config.silences[0].match == {"alertname": "X", "team": ""}
+    assert config.silences[1].match == {"team": ""}  # never widened to match all
