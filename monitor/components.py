@@ -65,9 +65,10 @@ def component_factories() -> list[ComponentFactory]:
     """
     from alerts import component as alerting
     from collectors import rum
+    from collectors.heroku_logs import component as log_drain
     from monitor import remote_write
 
-    return [remote_write.components, alerting.components, rum.components]
+    return [remote_write.components, alerting.components, rum.components, log_drain.components]
 
 
 def build_components(context: Context) -> list[Component]:

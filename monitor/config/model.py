@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from collectors.heroku_logs.config import LogDrainConfig
 from monitor.config.alerting import Receiver, Route, RuleList, Silence
 from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
 from monitor.config.postgres import PostgresTarget
@@ -140,6 +141,7 @@ class Config(Model):
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()
+    log_drain: LogDrainConfig | None = None
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:
