@@ -245,7 +245,7 @@ async def test_boot_crash_window_series() -> None:
 
 
 def test_l2met_sample() -> None:
-    text, m = fed("07")
+    _, m = fed("07")
     assert frames(m) == {"ok": 9}
     assert metric(m, "heroku_app_count_total", app=APP, metric="signups") == 1
     assert metric(m, "heroku_app_count_total", app=APP, metric="cache.miss") == 1  # bare key
@@ -282,7 +282,7 @@ def test_l2met_allow_list_and_cap() -> None:
 
 
 def test_edge_cases_sample() -> None:
-    text, m = fed("08", routes=["/api/*"])
+    _, m = fed("08", routes=["/api/*"])
     assert frames(m) == {"ok": 8}
     # both L10 wordings, the first one glued to the next frame
     assert metric(m, "heroku_logplex_dropped_messages_total", app=APP) == 1234 + 57
