@@ -132,7 +132,11 @@ class DrainState:
 
     def slot(self, app: str, now: float) -> WindowSlot:
         slot_id = int(now / self._slot_len)
-        if not self._slots or self._slots[-1][0] != slot_id:
+        if self._slots and self._slots[-1][0] == slot_id:
+            found = self._slots[-1][1].get(app)
+            if found is not None:
+                return found
+        else:
             self._slots.append((slot_id, {}))
             while self._slots[0][0] <= slot_id - SLOTS:
                 self._slots.popleft()
@@ -192,8 +196,12 @@ class DrainState:
         if status_class == "5xx":
             slot.server_errors += 1
         if service is not None:
-            series.service.add(service)
-            slot.service[_bucket(service)] += 1
+            i = bisect_left(SERVICE_BOUNDS, service)
+            histogram = series.service
+            histogram.counts[i] += 1
+            histogram.sum += service
+            histogram.count += 1
+            slot.service[i] += 1
         if connect is not None:
             series.connect.add(connect)
         if code is not None:
@@ -266,10 +274,6 @@ class DrainState:
         for key in stale_boots:
             del self.boot_seconds[key]
             self.series -= 1
-
-
-def _bucket(value: float) -> int:
-    return bisect_left(SERVICE_BOUNDS, value)
 
 
 def measure_histogram() -> Histogram:

@@ -20,7 +20,7 @@ from collectors.heroku_logs.framing import split_frames
 from collectors.heroku_logs.l2met import L2metParser, looks_like_l2met
 from collectors.heroku_logs.releases import ReleaseEvent, ReleaseParser
 from collectors.heroku_logs.router import RouterParser
-from collectors.heroku_logs.syslog import classify, parse_line
+from collectors.heroku_logs.syslog import Line, classify
 from collectors.rum.routes import RouteMatcher
 
 _DROPPED = re.compile(r"(\d+) messages")
@@ -76,16 +76,20 @@ class Ingestor:
             except UnicodeDecodeError:
                 text = raw.decode(errors="replace")
                 undecodable += 1
-            line = parse_line(text)
-            if line is None:
+            parts = text.split(" ", 6)
+            if len(parts) < 6 or not parts[0].startswith("<"):
                 lines[("unknown", "malformed")] += 1
                 continue
-            kind = classify(line)
+            message = parts[6] if len(parts) == 7 else ""
+            if parts[4] == "router" and parts[3] == "heroku":
+                kind = "router"
+            else:
+                kind = classify(Line(parts[1], parts[3], parts[4], message))
             try:
                 if kind == "router":
-                    outcome = "parsed" if router(app, line.message, now) else "malformed"
+                    outcome = "parsed" if router(app, message, now) else "malformed"
                 else:
-                    outcome = self._other(app, kind, line.timestamp, line.procid, line.message, now)
+                    outcome = self._other(app, kind, parts[1], parts[4], message, now)
             except (ValueError, OverflowError):
                 outcome = "malformed"
             if kind == "logplex" and outcome == "parsed":

@@ -31,30 +31,25 @@ class RouterParser:
     def route(self, path: str) -> str:
         if self._routes is None:
             return OTHER
-        if path.startswith('"'):
-            path = path[1:-1]
         return self._routes.route(path.split("?", 1)[0])
 
     def parse(self, app: str, message: str, now: float) -> bool:
         """Record one router line; False when it has no usable status."""
-        f = dict(KV.findall(message))
-        status = f.get("status", "")
-        if len(status) != 3 or not status.isdigit():
-            return False
-        method = f.get("method", "")
+        fields = fast_fields(message)
+        if fields is None:
+            fields = slow_fields(message)
+            if fields is None:
+                return False
+        method, path, connect_ms, service_ms, status, size, code = fields
         if method not in METHODS:
             method = "other"
-        service_ms = f.get("service", "")
-        connect_ms = f.get("connect", "")
-        size = f.get("bytes", "")
-        code = f.get("code")
         if code is not None and not _CODE.match(code):
             code = "other"
         self._state.record_request(
             app,
             method,
             STATUS_CLASSES.get(status[0], "other"),
-            self.route(f.get("path", "")),
+            self.route(path),
             float(service_ms[:-2]) / 1000.0 if service_ms.endswith("ms") else None,
             float(connect_ms[:-2]) / 1000.0 if connect_ms.endswith("ms") else None,
             float(size) if size.isdigit() else 0.0,
@@ -62,3 +57,53 @@ class RouterParser:
             now,
         )
         return True
+
+
+Fields = tuple[str, str, str, str, str, str, str | None]
+"""method, path, connect, service, status, bytes, code."""
+
+
+_HEAD = re.compile(r'method=(\S*) path=("[^"]*"|\S*)')
+_TAIL = re.compile(r" connect=(\S*) service=(\S*) status=(\d{3}) bytes=(\S*)")
+_CODE_FIELD = re.compile(r"(?:^| )code=(\S*)")
+
+
+def fast_fields(message: str) -> Fields | None:
+    """The fields of the usual shape, by two anchored patterns: ``method= path=`` and,
+    after the path's end (so nothing inside a quoted path can pass for a field),
+    ``connect= service= status= bytes=``; ``code=`` only before ``method=``. None when
+    the line has another shape; :func:`slow_fields` reads those."""
+    head = _HEAD.search(message)
+    if head is None:
+        return None
+    tail = _TAIL.search(message, head.end())
+    if tail is None:
+        return None
+    code = None
+    start = head.start()
+    if "code=" in message[:start]:
+        found = _CODE_FIELD.search(message, 0, start)
+        code = found[1] if found is not None else None
+    path = head[2]
+    if path.startswith('"'):
+        path = path[1:-1]
+    return head[1], path, tail[1], tail[2], tail[3], tail[4], code
+
+
+def slow_fields(message: str) -> Fields | None:
+    f = dict(KV.findall(message))
+    status = f.get("status", "")
+    if len(status) != 3 or not status.isdigit():
+        return None
+    path = f.get("path", "")
+    if path.startswith('"'):
+        path = path[1:-1]
+    return (
+        f.get("method", ""),
+        path,
+        f.get("connect", ""),
+        f.get("service", ""),
+        status,
+        f.get("bytes", ""),
+        f.get("code"),
+    )

@@ -323,3 +323,24 @@ def test_retry_with_same_frame_id_counts_only_the_new_l10() -> None:
     )
     _, m = exposition(comp)
     assert metric(m, "heroku_logplex_dropped_messages_total", app=APP) == 3
+
+
+def test_fast_router_fields_agree_with_the_general_parser() -> None:
+    from collectors.heroku_logs.framing import split_frames
+    from collectors.heroku_logs.router import fast_fields, slow_fields
+
+    lines = [
+        m.decode(errors="replace").split(" ", 6)[6]
+        for name in ("01", "06", "08")
+        for m in split_frames(body(name))[0]
+        if b" heroku router - " in m
+    ]
+    assert len(lines) == 14
+    for line in lines:
+        assert fast_fields(line) == slow_fields(line), line
+    # a quoted path holding what looks like fields does not fool either
+    tricky = (
+        'at=info method=GET path="/x status=999 bytes=1" host=h '
+        "connect=1ms service=2ms status=200 bytes=3"
+    )
+    assert fast_fields(tricky) == ("GET", "/x status=999 bytes=1", "1ms", "2ms", "200", "3", None)
