@@ -10,8 +10,9 @@ Three measurements, printed as figures (never asserted):
 2. ``memory``: RSS every tenth of ``--lines`` router lines through the same ingestor,
    with unique request ids, paths and forwarded addresses: flat, as none is a label.
 3. ``http``: a real daemon (``monitor run``) on one core; 8 senders on the other post
-   100 KiB batches back to back over keep-alive connections for ``--seconds`` while a
-   scraper GETs /metrics every second; request latency percentiles.
+   100 KiB batches (``--rate`` per second each, open loop; 0: back to back, which only
+   measures queueing at saturation) over keep-alive connections for ``--seconds`` while
+   a scraper GETs /metrics every second; request latency percentiles.
 
 Usage: ``uv run python bench/bench_log_drains.py`` (short run);
 ``--lines 10000000 --seconds 30`` for the full figures.
@@ -161,7 +162,7 @@ def bench_memory(lines: int) -> None:
     print(f"  growth {rss_mib() - start:+.1f} MiB from the first tenth's start")
 
 
-async def bench_http(seconds: float, senders: int) -> None:
+async def bench_http(seconds: float, senders: int, rate: float) -> None:
     import httpx
 
     sock_port = _free_port()
@@ -207,7 +208,11 @@ async def bench_http(seconds: float, senders: int) -> None:
 
                 async def sender(k: int) -> None:
                     i = k
+                    next_at = time.monotonic() + k / max(rate, 1.0) / senders
                     while time.monotonic() < stop_at:
+                        if rate > 0:  # open loop: a batch every 1/rate s per sender
+                            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                            next_at += 1.0 / rate
                         body = bodies[i % len(bodies)]
                         headers = {
                             "content-type": "application/logplex-1",
@@ -242,9 +247,8 @@ async def bench_http(seconds: float, senders: int) -> None:
     def pct(q: float) -> float:
         return latencies[min(n - 1, int(q * n))] * 1000
 
-    print(
-        f"http: {senders} senders, 100 KiB batches back to back, {seconds:.0f}s, scraped every 1s"
-    )
+    offered = f"{rate:g} batches/s each" if rate > 0 else "back to back"
+    print(f"http: {senders} senders, 100 KiB batches {offered}, {seconds:.0f}s, scraped every 1s")
     print(
         f"  batches {n} ({n / seconds:.0f}/s, ~{lines / seconds:,.0f} lines/s), statuses {statuses}"
     )
@@ -270,6 +274,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="batches/s per sender; 0: back to back"
+    )
     parser.add_argument("--only", choices=["parse", "memory", "http"])
     args = parser.parse_args()
     if args.only in (None, "parse"):
@@ -279,7 +286,7 @@ def main() -> None:
     if args.only in (None, "memory"):
         bench_memory(args.lines)
     if args.only in (None, "http"):
-        asyncio.run(bench_http(args.seconds, args.senders))
+        asyncio.run(bench_http(args.seconds, args.senders, args.rate))
 
 
 if __name__ == "__main__":
