@@ -302,3 +302,23 @@ async def test_daemon_receives_drains_while_scraped() -> None:
             return "HerokuDynoMemoryHigh" in r.text  # R14 on web.2 from 02, no `for`
 
         await wait_for(memory_alert, timeout=15)
+
+
+def test_log_drain_password_alone_enables_the_drain() -> None:
+    from monitor.config import validate
+    from monitor.config.env import config_from_environment
+
+    env = {"LOG_DRAIN_PASSWORD": PASSWORD, "HEROKU_APP_NAME": "shop"}
+    config = validate(config_from_environment(env), environ={})
+    assert config.log_drain is not None
+    assert config.log_drain.default_app == "shop"
+    assert config.log_drain.has_credential
+    assert PASSWORD in set(config.secrets())  # redacted from logs like the others
+    assert validate(config_from_environment({}), environ={}).log_drain is None
+
+
+async def test_without_log_drain_the_endpoint_says_how_to_enable_it() -> None:
+    async with run_daemon(make_config()) as daemon, httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(f"{daemon.url}/logs/shop", content=body("01"), headers=post_headers())
+    assert r.status_code == 403
+    assert "LOG_DRAIN_PASSWORD" in r.text
