@@ -356,6 +356,89 @@ _PACK: tuple[dict[str, Any], ...] = (
         "summary": "The TLS certificate of {{ target }} expires in {{ value | duration }}",
         "description": "Browsers will refuse the site when it expires.",
     },
+    # --- Heroku log drain (log_drain): the app's own requests, dynos and Logplex, over the
+    # last log_drain.window; ratio and p95 exist only from log_drain.min_requests ----------
+    {
+        "name": "HerokuRouter5xxHigh",
+        "metric": "heroku_router_window_5xx_ratio",
+        "op": ">",
+        "threshold": 0.05,
+        "clear": 0.03,
+        "for": "5m",
+        "severity": "critical",
+        "summary": "{{ value | percent }} of {{ labels.app }}'s requests answered 5xx "
+        "over the last {{ labels.window }}",
+        "description": "The Heroku router saw server errors (the app's own 5xx and router "
+        "H-codes). heroku_router_errors_total tells the codes apart.",
+    },
+    {
+        "name": "HerokuRequestTimeouts",
+        "metric": "heroku_router_window_errors",
+        "match": {"code": "H12"},
+        "op": ">=",
+        "threshold": 5,
+        "for": "2m",
+        "severity": "warning",
+        "summary": "{{ value | number }} requests to {{ labels.app }} timed out (H12) "
+        "in the last {{ labels.window }}",
+        "description": "The router cut requests after 30 s. Look for slow endpoints, "
+        "saturated web dynos or a slow database.",
+    },
+    {
+        "name": "HerokuLatencyHigh",
+        "metric": "heroku_router_window_service_p95_seconds",
+        "op": ">",
+        "threshold": 0.5,
+        "clear": 0.4,
+        "for": "10m",
+        "severity": "warning",
+        "summary": "{{ labels.app }} answers in {{ value | duration }} at p95 "
+        "(over 500ms) over the last {{ labels.window }}",
+    },
+    {
+        "name": "HerokuDynoMemoryHigh",
+        "metric": "heroku_dyno_window_errors",
+        "match_re": {"code": "R14|R15"},
+        "op": ">",
+        "threshold": 0,
+        "severity": "warning",
+        "summary": "Dyno {{ labels.process }} of {{ labels.app }} is over its memory quota "
+        "({{ labels.code }})",
+        "description": "R14: the dyno swaps above its quota and slows down; R15: Heroku "
+        "kills it. Compare heroku_dyno_memory_bytes with heroku_dyno_memory_quota_bytes.",
+    },
+    {
+        "name": "HerokuDynoCrashing",
+        "metric": "heroku_dyno_window_crashes",
+        "op": ">=",
+        "threshold": 2,
+        "severity": "critical",
+        "summary": "Dyno {{ labels.process }} of {{ labels.app }} crashed {{ value | number }} "
+        "times in the last {{ labels.window }}",
+        "description": "A crash loop: check the release just deployed, boot errors (R10) "
+        "and the dyno's logs.",
+    },
+    {
+        "name": "HerokuLogplexDropping",
+        "metric": "heroku_logplex_window_dropped_messages",
+        "op": ">",
+        "threshold": 0,
+        "severity": "warning",
+        "summary": "Logplex dropped {{ value | number }} log lines of {{ labels.app }} "
+        "(L10) in the last {{ labels.window }}",
+        "description": "A drain of the app is too slow or refuses batches; the metrics "
+        "from the log drain undercount meanwhile.",
+    },
+    {
+        "name": "HerokuDrainSilent",
+        "metric": "heroku_drain_seconds_since_last_batch",
+        "op": ">",
+        "threshold": 900,
+        "severity": "warning",
+        "summary": "No log drain batch from {{ labels.app }} for {{ value | duration }}",
+        "description": "The drain was removed, its credential changed, or the app stopped "
+        "logging: the Heroku* rules see nothing meanwhile.",
+    },
     # --- the monitor itself ----------------------------------------------------------------
     {
         "name": "MonitorCollectorFailing",

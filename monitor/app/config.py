@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from collectors.crux.config import CruxConfig
+from collectors.heroku_logs.config import LogDrainConfig
 from collectors.http_probe.config import HttpProbeTarget
 from collectors.memcached.config import MemcachedTarget
 from collectors.pgbouncer.config import PgBouncerTarget
@@ -92,6 +93,7 @@ class Config(Model):
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()
+    log_drain: LogDrainConfig | None = None
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:

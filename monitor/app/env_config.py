@@ -26,6 +26,10 @@ REMOTE_WRITE_URL (+ _USERNAME, _PASSWORD, _BEARER_TOKEN, _INTERVAL,
 MONITOR_STATE_URL              state store; on Heroku (``$DYNO`` set) it defaults to
                                DATABASE_URL, because a dyno's disk is wiped daily
 MONITOR_INTERVAL               default collection interval (``15s``)
+LOG_DRAIN_PASSWORD             enables POST /logs (Heroku log drain; basic-auth password)
+  (+ LOG_DRAIN_TOKENS,         Logplex-Drain-Token allow-list,
+  HEROKU_APP_NAME,             the app label when the drain URL names none,
+  MONITOR_DRAIN_ROUTES)        route patterns such as /products/:id)
 =============================  ==================================================
 
 Lists (origins, URLs) are separated by commas or white space.
@@ -163,6 +167,18 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         state_url = database_url
     if state_url:
         doc["state"] = {"url": state_url}
+
+    if "LOG_DRAIN_PASSWORD" in env or "LOG_DRAIN_TOKENS" in env:
+        drain: dict[str, Any] = {}
+        if "LOG_DRAIN_PASSWORD" in env:
+            drain["password"] = env["LOG_DRAIN_PASSWORD"]
+        if "LOG_DRAIN_TOKENS" in env:
+            drain["drain_tokens"] = _split(env["LOG_DRAIN_TOKENS"])
+        if "HEROKU_APP_NAME" in env:
+            drain["default_app"] = env["HEROKU_APP_NAME"]
+        if "MONITOR_DRAIN_ROUTES" in env:
+            drain["routes"] = _split(env["MONITOR_DRAIN_ROUTES"])
+        doc["log_drain"] = drain
 
     receivers: dict[str, Any] = {}
     routes: list[dict[str, Any]] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alerts import component as alerting
 from collectors import crux, http_probe, memcached, pgbouncer, postgres, psi, redis_cache, rum
+from collectors.heroku_logs import component as log_drain
 from monitor.app.config import Config
 from monitor.kernel import remote_write
 from monitor.kernel.component import Component, Context
@@ -34,4 +35,5 @@ def build_components(config: Config, context: Context) -> list[Component]:
         *remote_write.components(config.remote_write, context),
         *alerting.components(config, context),
         *rum.components(config.targets.rum, context),
+        *log_drain.components(config.log_drain, config.state.url, context),
     ]
