@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from collectors.queries.config import Queries, unknown_targets
 from monitor.config.alerting import Receiver, Route, RuleList, Silence
 from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
 from monitor.config.postgres import PostgresTarget
@@ -140,6 +141,8 @@ class Config(Model):
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()
+    queries: Queries = ()
+    """Custom SQL metrics (see collectors/queries/config.py)."""
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:
@@ -147,6 +150,13 @@ class Config(Model):
             for name in route.receivers:
                 if name not in self.receivers:
                     raise ValueError(f"routes[{i}]: unknown receiver {name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _queries_name_targets(self) -> Self:
+        problems = unknown_targets(self.queries, (t.name for t in self.targets.postgres))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def secrets(self) -> Iterator[str]:
