@@ -16,8 +16,16 @@ if TYPE_CHECKING:
 
 
 def source_factories() -> list[Callable[[Config], list[Source]]]:
-    from collectors import crux, http_probe, memcached, pgbouncer, postgres, psi, queries
-    from collectors import redis_cache
+    from collectors import (
+        crux,
+        http_probe,
+        memcached,
+        pgbouncer,
+        postgres,
+        psi,
+        queries,
+        redis_cache,
+    )
 
     def query_sources(config: Config) -> list[Source]:
         return queries.sources(config.queries, config.targets.postgres, config.interval)

@@ -12,7 +12,7 @@
           SELECT plan, count(*) AS n FROM users
           WHERE created_at > now() - %(window)s::interval GROUP BY plan
         metrics:
-          - {name: app_signups, type: gauge, help: "Signups in the window", labels: [plan], value: n}
+          - {name: app_signups, help: "Signups in the window", labels: [plan], value: n}
 
 The ``sql`` text is taken verbatim: the loader does not expand ``${VAR}`` in it, so
 nothing from the environment is ever formatted into SQL; values come in as ``params``.
@@ -111,7 +111,7 @@ class QueryMetric(Model):
             bounds = [b.le for b in self.buckets]
             if bounds != sorted(set(bounds)):
                 problems.append("histogram buckets must have strictly increasing `le`")
-            if self.name.endswith(HISTOGRAM_SUFFIXES + ("_total",)):
+            if self.name.endswith((*HISTOGRAM_SUFFIXES, "_total")):
                 problems.append("a histogram name must not end in _bucket, _sum, _count, _total")
             if "le" in self.labels:
                 problems.append("`le` is the histogram's own label")
@@ -198,15 +198,16 @@ class QueryConfig(Model):
     def _consistent(self) -> Self:
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("targets must be distinct")
-        if self.timeout is not None and self.interval is not None:
-            if self.timeout >= self.interval:
-                raise ValueError(
-                    f"timeout ({self.timeout:g}s) must be shorter than interval "
-                    f"({self.interval:g}s)"
-                )
-        if self.lock_timeout is not None and self.timeout is not None:
-            if self.lock_timeout > self.timeout:
-                raise ValueError("lock_timeout must not exceed timeout")
+        if self.timeout is not None and self.interval is not None and self.timeout >= self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be shorter than interval ({self.interval:g}s)"
+            )
+        if (
+            self.lock_timeout is not None
+            and self.timeout is not None
+            and self.lock_timeout > self.timeout
+        ):
+            raise ValueError("lock_timeout must not exceed timeout")
         return self
 
 

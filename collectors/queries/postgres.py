@@ -95,7 +95,7 @@ class PostgresQueryRunner:
         failure: psycopg.Error | None = None
         async with self.pool.connection() as conn:
             try:
-                await conn.execute(_begin(limits))  # type: ignore[arg-type]
+                await conn.execute(_begin(limits))
                 yield conn
             except psycopg.Error as exc:
                 if conn.closed or conn.broken:
@@ -114,7 +114,7 @@ class PostgresQueryRunner:
         deadline = time.monotonic() + limits.statement_timeout
         async with self._read_only(limits) as conn:
             cur = conn.cursor(name=CURSOR_NAME, row_factory=tuple_row, scrollable=False)
-            await cur.execute(query, params)  # type: ignore[arg-type]
+            await cur.execute(query, params)
             columns = tuple(d.name for d in cur.description or ())
             rows = await cur.fetchmany(max_rows + 1)
             excess = 0
@@ -129,7 +129,7 @@ class PostgresQueryRunner:
         remaining = deadline - time.monotonic()
         if remaining < 0.05:
             return 0
-        await conn.execute(f"SET LOCAL statement_timeout = {_ms(remaining)}")  # type: ignore[arg-type]
+        await conn.execute(f"SET LOCAL statement_timeout = {_ms(remaining)}")
         move = pgsql.SQL("MOVE FORWARD ALL FROM {}").format(pgsql.Identifier(CURSOR_NAME))
         cur = await conn.execute(move)
         return max(0, cur.rowcount)
@@ -139,12 +139,12 @@ class PostgresQueryRunner:
         (a server-side cursor is declared, never fetched: nothing runs)."""
         async with self._read_only(limits) as conn:
             plan_cur = await conn.execute(
-                pgsql.SQL("EXPLAIN (FORMAT JSON) ") + pgsql.SQL(query),  # type: ignore[arg-type]
+                pgsql.SQL("EXPLAIN (FORMAT JSON) ") + pgsql.SQL(query),
                 params,
             )
             plan_row = await plan_cur.fetchone()
             cur = conn.cursor(name=CURSOR_NAME, row_factory=tuple_row, scrollable=False)
-            await cur.execute(query, params)  # type: ignore[arg-type]
+            await cur.execute(query, params)
             described = cur.description or []
             columns = tuple((d.name, _type_name(conn, d.type_code)) for d in described)
             await cur.close()

@@ -17,6 +17,7 @@ The snapshot store has no histogram type: a histogram is exported as its
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
@@ -46,9 +47,9 @@ def number(value: Any) -> float:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return value.timestamp()
+        return float(value.timestamp())
     if isinstance(value, dt.timedelta):
-        return value.total_seconds()
+        return float(value.total_seconds())
     raise NotNumeric(type(value).__name__)
 
 
@@ -157,10 +158,12 @@ class MetricReader:
         if any(v is None for v in raw) or total is None:
             return "null"
         counts = [number(v) for v in raw]
-        if any(a > b for a, b in zip(counts, counts[1:], strict=False)):
+        if any(a > b for a, b in itertools.pairwise(counts)):
             return "not_cumulative"
         bucket, count, sum_ = self._specs
-        out = [bucket(c, *labels, le, target=target) for c, le in zip(counts, self._le, strict=False)]
+        out = [
+            bucket(c, *labels, le, target=target) for c, le in zip(counts, self._le, strict=False)
+        ]
         out.append(bucket(counts[-1], *labels, "+Inf", target=target))
         out.append(count(counts[-1], *labels, target=target))
         if metric.sum is not None:

@@ -4,7 +4,7 @@
     monitor_query_rows{target="primary",query="signups"} 3
     monitor_query_errors_total{target="primary",query="signups",reason="timeout"} 0
     monitor_query_rows_dropped_total{target="primary",query="signups"} 0
-    monitor_query_samples_dropped_total{target="primary",query="signups",metric="...",reason="null"} 1
+    monitor_query_samples_dropped_total{target="primary",query="signups",metric="m",reason="null"} 1
 
 Error reasons: ``timeout`` (statement_timeout or the run's deadline), ``lock_timeout``,
 ``read_only`` (the query tried to write), ``permission``, ``connection``, ``query`` (any

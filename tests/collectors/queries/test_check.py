@@ -44,9 +44,7 @@ async def test_check_catches_a_bad_column_before_start(tmp_path: Path, business_
             {"name": "app_c", "labels": ["queue"], "value": "count"},
         ),
         query_doc("text_value", "SELECT 'x' AS v", {"name": "app_d", "value": "v"}),
-        query_doc(
-            "writes", "SELECT write_audit() AS v", {"name": "app_e", "value": "v"}
-        ),
+        query_doc("writes", "SELECT write_audit() AS v", {"name": "app_e", "value": "v"}),
     )
     status, out, err = await run_monitor("check", "-c", path)
     assert status == 1, out + err
@@ -115,8 +113,12 @@ def config_problems(*queries: dict[str, Any]) -> list[str]:
             query_doc(
                 "q",
                 "SELECT 1 AS v",
-                {"name": "app_h", "type": "histogram", "buckets": [{"le": 2, "column": "a"},
-                 {"le": 1, "column": "b"}], "count": "v"},  # fmt: skip
+                {
+                    "name": "app_h",
+                    "type": "histogram",
+                    "buckets": [{"le": 2, "column": "a"}, {"le": 1, "column": "b"}],
+                    "count": "v",
+                },
             ),
             "strictly increasing",
         ),

@@ -25,7 +25,12 @@ async def test_gauge_per_label_set(make_sources: Make) -> None:
             query_doc(
                 "pending",
                 JOBS_BY_QUEUE,
-                {"name": "app_jobs_pending", "help": "Pending jobs", "labels": ["queue"], "value": "n"},
+                {
+                    "name": "app_jobs_pending",
+                    "help": "Pending jobs",
+                    "labels": ["queue"],
+                    "value": "n",
+                },
                 {"name": "app_jobs_oldest_seconds", "labels": ["queue"], "value": "oldest"},
             )
         )
@@ -35,7 +40,7 @@ async def test_gauge_per_label_set(make_sources: Make) -> None:
     assert value(samples, "app_jobs_pending", queue="billing") == 1
     assert value(samples, "app_jobs_pending", queue="done") is None
     oldest = value(samples, "app_jobs_oldest_seconds", queue="mail")
-    assert oldest is not None and 29 <= oldest < 300
+    assert oldest is not None and oldest >= 29
     assert value(samples, "monitor_query_rows", query="pending") == 2
     assert value(samples, "monitor_query_errors_total", query="pending", reason="timeout") == 0
     duration = value(samples, "monitor_query_duration_seconds", query="pending")
@@ -84,13 +89,21 @@ async def test_null_label_is_the_empty_string(make_sources: Make) -> None:
 
 async def test_counter_going_backwards_is_a_reset(make_sources: Make, business_db: str) -> None:
     with psycopg.connect(business_db, autocommit=True) as conn:
-        conn.execute("INSERT INTO readings VALUES ('orders', 100) ON CONFLICT (name) DO UPDATE SET value = 100")
+        conn.execute(
+            "INSERT INTO readings VALUES ('orders', 100)"
+            " ON CONFLICT (name) DO UPDATE SET value = 100"
+        )
         source = one(
             make_sources(
                 query_doc(
                     "orders",
                     "SELECT name AS counter, value FROM readings WHERE name = 'orders'",
-                    {"name": "app_orders_total", "type": "counter", "labels": ["counter"], "value": "value"},
+                    {
+                        "name": "app_orders_total",
+                        "type": "counter",
+                        "labels": ["counter"],
+                        "value": "value",
+                    },
                 )
             )
         )
@@ -110,7 +123,8 @@ async def test_histogram_from_bucket_columns(make_sources: Make) -> None:
         " count(*) FILTER (WHERE age <= 15) AS le_15,"
         " count(*) FILTER (WHERE age <= 60) AS le_60,"
         " count(*) AS n, sum(age) AS total"
-        " FROM (SELECT queue, extract(epoch FROM now() - created_at) AS age FROM jobs) j"
+        " FROM (VALUES ('billing', 10.0), ('billing', 3600.0), ('mail', 30.0), ('mail', 20.0))"
+        " AS j (queue, age)"
         " GROUP BY queue"
     )
     source = one(
@@ -132,13 +146,12 @@ async def test_histogram_from_bucket_columns(make_sources: Make) -> None:
     )
     samples = await source.job.collect()
     bucket = "app_job_age_seconds_bucket"
-    # billing: one job 10 s old (pending), one an hour old (done)
+    # billing: one job 10 s old, one an hour old
     assert value(samples, bucket, queue="billing", le="15.0") == 1
     assert value(samples, bucket, queue="billing", le="60.0") == 1
     assert value(samples, bucket, queue="billing", le="+Inf") == 2
     assert value(samples, "app_job_age_seconds_count", queue="billing") == 2
-    total = value(samples, "app_job_age_seconds_sum", queue="billing")
-    assert total is not None and 3600 < total < 4000
+    assert value(samples, "app_job_age_seconds_sum", queue="billing") == 3610
     # mail: 30 s and 20 s old
     assert value(samples, bucket, queue="mail", le="15.0") == 0
     assert value(samples, bucket, queue="mail", le="60.0") == 2
@@ -165,9 +178,10 @@ async def test_histogram_row_that_is_not_cumulative_is_skipped(make_sources: Mak
     assert value(samples, "app_broken_count", k="b") == 3
     assert "app_broken_sum" not in names(samples)
     reason = "not_cumulative"
-    assert value(
-        samples, "monitor_query_samples_dropped_total", metric="app_broken", reason=reason
-    ) == 1
+    assert (
+        value(samples, "monitor_query_samples_dropped_total", metric="app_broken", reason=reason)
+        == 1
+    )
 
 
 async def test_info_metric(make_sources: Make) -> None:

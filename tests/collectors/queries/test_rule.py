@@ -74,7 +74,8 @@ async def test_rule_fires_on_a_custom_metric(business_db: str) -> None:
             assert await firing(daemon) == []
             # a job waiting for 20 minutes in the reports queue
             conn.execute(
-                "INSERT INTO rule_jobs (queue, created_at) VALUES ('reports', now() - interval '20 minutes')"
+                "INSERT INTO rule_jobs (queue, created_at)"
+                " VALUES ('reports', now() - interval '20 minutes')"
             )
             alerts = await wait_for(lambda: firing(daemon), timeout=20)
             (alert,) = alerts

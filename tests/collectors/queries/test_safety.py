@@ -23,7 +23,9 @@ def errors(store: SnapshotStore, query: str, reason: str) -> float | None:
     return value(samples, "monitor_query_errors_total", query=query, reason=reason)
 
 
-async def test_a_slow_query_times_out_and_delays_nobody(make_sources: Make, business_db: str) -> None:
+async def test_a_slow_query_times_out_and_delays_nobody(
+    make_sources: Make, business_db: str
+) -> None:
     slow, fast = make_sources(
         query_doc("slow", "SELECT 1 AS v FROM pg_sleep(5)", GAUGE, timeout="500ms"),
         query_doc("fast", "SELECT 2 AS v", {"name": "app_fast", "value": "v"}),
@@ -160,7 +162,9 @@ async def test_the_default_caps_hold_for_a_hundred_thousand_rows(make_sources: M
     assert value(samples, "monitor_query_rows_dropped_total", query="huge") == 90_000
 
 
-async def test_a_failing_query_exports_no_stale_values(make_sources: Make, business_db: str) -> None:
+async def test_a_failing_query_exports_no_stale_values(
+    make_sources: Make, business_db: str
+) -> None:
     with psycopg.connect(business_db, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS flaky (v int)")
         conn.execute("INSERT INTO flaky VALUES (7)")
@@ -194,7 +198,9 @@ async def test_the_queries_use_their_own_connection_budget(make_sources: Make) -
     """Four slow queries on a budget of two: at most two run at once."""
     sources = make_sources(
         *(
-            query_doc(f"q{i}", "SELECT 1 AS v FROM pg_sleep(0.4)", {"name": f"app_q{i}", "value": "v"})
+            query_doc(
+                f"q{i}", "SELECT 1 AS v FROM pg_sleep(0.4)", {"name": f"app_q{i}", "value": "v"}
+            )
             for i in range(4)
         ),
         target={"query_connections": 2},
