@@ -25,6 +25,8 @@ the server cancels first and the connection survives a slow query."""
 
 
 class QueryJob(CollectorJob):
+    spread_start = True
+
     def __init__(
         self,
         query: QueryConfig,

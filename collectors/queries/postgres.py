@@ -66,6 +66,15 @@ class Explained:
     total_cost: float
 
 
+_CURSOR = pgsql.Identifier(CURSOR_NAME)
+_FETCH = pgsql.SQL("FETCH FORWARD {} FROM {}")
+
+
+def _declare(query: str) -> pgsql.Composed:
+    """``DECLARE`` of the user's query (its text as written; values only as parameters)."""
+    return pgsql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(_CURSOR) + pgsql.SQL(query)
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -113,15 +122,15 @@ class PostgresQueryRunner:
     ) -> QueryResult:
         deadline = time.monotonic() + limits.statement_timeout
         async with self._read_only(limits) as conn:
-            cur = conn.cursor(name=CURSOR_NAME, row_factory=tuple_row, scrollable=False)
-            await cur.execute(query, params)
+            await conn.execute(_declare(query), params)
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(_FETCH.format(pgsql.Literal(max_rows + 1), _CURSOR))
             columns = tuple(d.name for d in cur.description or ())
-            rows = await cur.fetchmany(max_rows + 1)
+            rows = await cur.fetchall()
             excess = 0
             if len(rows) > max_rows:
                 del rows[max_rows:]
                 excess = 1 + await self._count_rest(conn, deadline)
-            await cur.close()
         return QueryResult(columns, rows, excess)
 
     async def _count_rest(self, conn: Connection, deadline: float) -> int:
@@ -130,8 +139,7 @@ class PostgresQueryRunner:
         if remaining < 0.05:
             return 0
         await conn.execute(f"SET LOCAL statement_timeout = {_ms(remaining)}")
-        move = pgsql.SQL("MOVE FORWARD ALL FROM {}").format(pgsql.Identifier(CURSOR_NAME))
-        cur = await conn.execute(move)
+        cur = await conn.execute(pgsql.SQL("MOVE FORWARD ALL FROM {}").format(_CURSOR))
         return max(0, cur.rowcount)
 
     async def explain(self, query: str, params: Params, *, limits: Limits) -> Explained:
