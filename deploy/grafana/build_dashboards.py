@@ -956,7 +956,7 @@ def custom_queries() -> dict[str, Any]:
             [
                 Q(
                     f"sum by (query, reason) (increase(monitor_query_errors_total"
-                    f"{{{QJ}}}[{RATE}])) > 0",
+                    f"{{{QJ}}}[{RATE}]))",
                     "{{query}} {{reason}}",
                 )
             ],
