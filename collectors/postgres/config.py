@@ -74,6 +74,9 @@ class PostgresTarget(Model):
     max_connections: int = 2
     """Size of the monitor's own connection pool to this server (the slow ``diagnose``
     group opens one more connection of its own while it runs)."""
+    query_connections: int = Field(default=2, ge=1, le=20)
+    """Connections for the custom ``queries`` on this server, apart from the pool above,
+    so a slow business query never delays the built-in collectors."""
     statements: StatementsConfig = Field(default_factory=StatementsConfig)
     activity: JobConfig = Field(default_factory=JobConfig)
     replication: JobConfig = Field(default_factory=JobConfig)

@@ -49,6 +49,8 @@ class P:
     stack: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    repeat: str = ""
+    """For a row: the variable it repeats for (one copy of the row per value)."""
 
 
 def row(title: str) -> P:
@@ -152,6 +154,8 @@ def panels(items: list[P]) -> list[dict[str, Any]]:
         if p.kind == "row":
             out.append({"id": pid, "type": "row", "title": p.title, "collapsed": False,
                         "gridPos": grid, "panels": []})  # fmt: skip
+            if p.repeat:
+                out[-1]["repeat"] = p.repeat
             y += 1
             continue
         targets = []
@@ -932,11 +936,88 @@ def daemon() -> dict[str, Any]:
                      [job_variable("monitor_build_info")], items)  # fmt: skip
 
 
+QJ = f'{J}, query=~"$query"'
+
+
+def custom_queries() -> dict[str, Any]:
+    """Custom SQL queries (``queries:``): their health, and a row template repeated per
+    custom metric (the ``metric`` variable: every ``app_*`` name by default)."""
+    items = [
+        row("Query health"),
+        P(
+            "Duration of the last run",
+            [Q(f"monitor_query_duration_seconds{{{QJ}}}", "{{query}} {{target}}")],
+            unit="s",
+            w=8,
+        ),
+        P("Rows read", [Q(f"monitor_query_rows{{{QJ}}}", "{{query}} {{target}}")], w=8),
+        P(
+            "Errors by reason",
+            [
+                Q(
+                    f"sum by (query, reason) (increase(monitor_query_errors_total"
+                    f"{{{QJ}}}[{RATE}]))",
+                    "{{query}} {{reason}}",
+                )
+            ],
+            w=8,
+            description="Failed runs: timeout, lock_timeout, read_only, permission, connection, "
+            "query, columns",
+        ),
+        P(
+            "Query up",
+            [
+                Q(
+                    f'monitor_collector_up{{{J}, collector=~"query:$query"}}',
+                    "{{collector}} {{target}}",
+                )
+            ],
+            "stat",
+            w=12,
+            h=4,
+            mappings={"0": "FAILING", "1": "ok"},
+            thresholds=[(0, "red"), (1, "green")],
+        ),
+        P(
+            "Rows and samples dropped (caps, NULLs)",
+            [
+                Q(
+                    f"sum by (query) (increase(monitor_query_rows_dropped_total{{{QJ}}}[{RATE}]))",
+                    "{{query}} rows over max_rows",
+                ),
+                Q(
+                    f"sum by (query, reason) (increase(monitor_query_samples_dropped_total{{{QJ}}}"
+                    f"[{RATE}]))",
+                    "{{query}} {{reason}}",
+                ),
+            ],
+            w=12,
+            h=4,
+        ),
+        P("$metric", kind="row", w=24, h=1, repeat="metric"),
+        P(
+            "$metric",
+            [Q(f'{{__name__=~"$metric", {J}}}', "{{target}} {{__name__}}")],
+            w=24,
+            description="One row per custom metric chosen in the metric variable",
+        ),
+    ]
+    variables = [
+        job_variable("monitor_query_duration_seconds"),
+        variable_query(
+            "query", f"label_values(monitor_query_duration_seconds{{{J}}}, query)", "Query"
+        ),
+        variable_query("metric", f'label_values({{__name__=~"app_.+", {J}}}, __name__)', "Metric"),
+    ]
+    return dashboard("app-monitor-queries", "app-monitor / custom queries", variables, items)
+
+
 DASHBOARDS = {
     "postgres-overview.json": postgres,
     "caches.json": caches,
     "web-vitals.json": web_vitals,
     "daemon.json": daemon,
+    "custom-queries.json": custom_queries,
 }
 
 

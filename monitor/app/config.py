@@ -23,6 +23,7 @@ from collectors.memcached.config import MemcachedTarget
 from collectors.pgbouncer.config import PgBouncerTarget
 from collectors.postgres.config import PostgresTarget
 from collectors.psi.config import PsiConfig
+from collectors.queries.config import Queries, unknown_targets
 from collectors.redis_cache.config import RedisTarget
 from collectors.rum.config import RumConfig
 from monitor.app.env_config import config_from_environment
@@ -94,6 +95,8 @@ class Config(Model):
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()
     log_drain: LogDrainConfig | None = None
+    queries: Queries = ()
+    """Custom SQL metrics (see collectors/queries/config.py)."""
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:
@@ -101,6 +104,13 @@ class Config(Model):
             for name in route.receivers:
                 if name not in self.receivers:
                     raise ValueError(f"routes[{i}]: unknown receiver {name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _queries_name_targets(self) -> Self:
+        problems = unknown_targets(self.queries, (t.name for t in self.targets.postgres))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def secrets(self) -> Iterator[str]:

@@ -7,7 +7,17 @@ interval); nothing below this module knows the root configuration.
 from __future__ import annotations
 
 from alerts import component as alerting
-from collectors import crux, http_probe, memcached, pgbouncer, postgres, psi, redis_cache, rum
+from collectors import (
+    crux,
+    http_probe,
+    memcached,
+    pgbouncer,
+    postgres,
+    psi,
+    queries,
+    redis_cache,
+    rum,
+)
 from collectors.heroku_logs import component as log_drain
 from monitor.app.config import Config
 from monitor.kernel import remote_write
@@ -26,6 +36,7 @@ def build_sources(config: Config) -> list[Source]:
         *crux.sources(targets.crux, interval),
         *psi.sources(targets.psi, interval),
         *http_probe.sources(targets.http, interval),
+        *queries.sources(config.queries, targets.postgres, interval),
     ]
 
 

@@ -47,8 +47,10 @@ class CollectorScheduler:
     def start(self) -> None:
         now = datetime.now(UTC)
         for i, job in enumerate(self._jobs):
-            # first runs are spread over the first second rather than all at once
-            first = now + timedelta(seconds=random.uniform(0, 1.0))
+            # first runs are spread over the first second rather than all at once (over
+            # the whole interval for jobs that ask, such as many custom queries)
+            spread = job.interval if job.spread_start else 1.0
+            first = now + timedelta(seconds=random.uniform(0, spread))
             self._scheduler.add_job(
                 self._run,
                 IntervalTrigger(seconds=job.interval, jitter=jitter_for(job.interval)),

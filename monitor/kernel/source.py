@@ -33,6 +33,9 @@ class CollectorJob(ABC):
     target: str
     interval: float
     timeout: float
+    spread_start: bool = False
+    """Start at a random point of the first interval instead of within the first second:
+    many similar jobs (custom queries) then do not all hit the server at once."""
 
     @abstractmethod
     async def collect(self) -> Sequence[Sample]:

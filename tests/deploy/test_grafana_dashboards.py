@@ -281,6 +281,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     "summary": "a test alert so notifications flow",
                 },
             ],
+            "queries": [
+                {
+                    "name": "deploy_orders",
+                    "targets": ["primary"],
+                    "interval": "1s",
+                    "sql": "SELECT left(note, 1) AS prefix, count(*) AS n FROM deploy_orders"
+                    " GROUP BY 1",
+                    "metrics": [{"name": "app_deploy_orders", "labels": ["prefix"], "value": "n"}],
+                }
+            ],
             "remote_write": {
                 "url": f"http://127.0.0.1:{prom_port}/api/v1/write",
                 "interval": "1s",

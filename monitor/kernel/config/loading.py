@@ -77,9 +77,14 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+_VERBATIM = re.compile(r"queries\[\d+\]\.sql")
+"""Custom SQL is never expanded: environment values reach it only as bind parameters."""
+
+
 def expand_env(value: Any, environ: Mapping[str, str], path: str, problems: list[str]) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree."""
-    if isinstance(value, str):
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree
+    (except ``queries[].sql``)."""
+    if isinstance(value, str) and not _VERBATIM.fullmatch(path):
 
         def replace(m: re.Match[str]) -> str:
             if m[0] == "$$":
