@@ -7,7 +7,7 @@ Modules, in the order data flows through them:
   :mod:`alerts.ruleset` - rule kinds, the built-in pack, assembling the rules in force;
 * :mod:`alerts.evaluator` - the pure evaluation step (pending, firing, resolved);
 * :mod:`alerts.engine` - dispatch (routes, silences, repeats) and write-through state;
-* :mod:`alerts.state` - SQLite/PostgreSQL stores and the leader lock;
+* :mod:`alerts.statedb` - SQLite/PostgreSQL stores and the leader lock;
 * :mod:`alerts.delivery`, :mod:`alerts.receivers` - the outbox workers and receivers;
 * :mod:`alerts.component` - the daemon component (``/alerts``, metrics, leadership);
 * :mod:`alerts.oneshot` - ``monitor once``/``check``/``test-alert``.

@@ -8,7 +8,7 @@ Roles:
   stops); it evaluates in memory, serves ``/alerts``, and retries the lock every
   ``state.lock_retry``. On taking over it loads the stored state, so firing alerts stay
   firing without a new page and resolves still go out.
-* **degraded**: the state store cannot be reached; the daemon delivers from memory
+* **degraded**: the state database cannot be reached; the daemon delivers from memory
   (fail-open: a PostgreSQL outage must still page) and writes the state once it can.
 """
 
@@ -45,7 +45,7 @@ from alerts.runtime_silences import (
 )
 from alerts.series import ViewBuilder
 from alerts.silences import ActiveSilence, Silences
-from alerts.state import StateStoreError, open_state_store
+from alerts.statedb import StateDbError, open_state_db
 from collectors.base import CheckResult
 from monitor.components import Component, Context
 from monitor.http import Authenticator
@@ -70,7 +70,7 @@ class AlertingComponent(Component):
         self.receivers, self.fallback = build_receivers(self.config, self.client)
         self.router = Router(self.config.routes, list(self.config.receivers), self.fallback)
         self.silences = Silences(self.config.silences)
-        self.store = open_state_store(self.config.state)
+        self.store = open_state_db(self.config.state)
         self.leadership = self.store.leadership()
         self.engine = AlertEngine(
             self.ruleset,
@@ -182,7 +182,7 @@ class AlertingComponent(Component):
                 if self.role == "leader":
                     try:
                         held = await self.leadership.still_held()
-                    except StateStoreError as exc:
+                    except StateDbError as exc:
                         self._degrade(str(exc))
                         continue
                     if held:
@@ -206,7 +206,7 @@ class AlertingComponent(Component):
                 await self.store.open()
                 self._opened = True
             got = await self.leadership.try_acquire()
-        except StateStoreError as exc:
+        except StateDbError as exc:
             self._degrade(str(exc))
             return
         if not got:
@@ -219,7 +219,7 @@ class AlertingComponent(Component):
             return
         try:
             data = await self.store.load()
-        except StateStoreError as exc:
+        except StateDbError as exc:
             await self.leadership.release()
             self._degrade(str(exc))
             return
@@ -241,7 +241,7 @@ class AlertingComponent(Component):
         (the last ones read stay in force)."""
         try:
             changed = await load_into(self.store, self.silences)
-        except StateStoreError as exc:
+        except StateDbError as exc:
             if not self._silences_failing:
                 log.warning("cannot read runtime silences; keeping the last ones", error=str(exc))
             self._silences_failing = True
@@ -285,7 +285,7 @@ class AlertingComponent(Component):
             return _error(400, str(exc))
         try:
             await add_silence(self.store, row)
-        except StateStoreError as exc:
+        except StateDbError as exc:
             return _error(503, f"cannot store the silence: {exc}")
         await self.refresh_silences()
         log.info("silence added", id=row.id, created_by=row.created_by)
@@ -300,7 +300,7 @@ class AlertingComponent(Component):
         silence_id = request.path_params["silence_id"]
         try:
             found = await self.store.expire_silence(silence_id, time.time())
-        except StateStoreError as exc:
+        except StateDbError as exc:
             return _error(503, f"cannot expire the silence: {exc}")
         if not found:
             if silence_id.startswith("config-"):

@@ -1,7 +1,7 @@
 """The alerting engine: evaluation results turned into notifications, kept durable.
 
 The engine holds the authoritative state in memory (alert instances, what each
-receiver was told, the outbox) and writes every change through to the state store in
+receiver was told, the outbox) and writes every change through to the state database in
 one transaction per step. Only the leader dispatches and delivers; every daemon
 evaluates, so a follower that takes over already knows what is pending.
 
@@ -41,8 +41,8 @@ from alerts.rules import RegressionRule, Rule
 from alerts.ruleset import RuleSet
 from alerts.series import SeriesView
 from alerts.silences import Silences
-from alerts.state.base import StateStore, StateStoreError
-from alerts.state.records import (
+from alerts.statedb.base import StateDb, StateDbError
+from alerts.statedb.records import (
     FAILED,
     PENDING,
     QUEUED,
@@ -63,7 +63,7 @@ log = structlog.get_logger("alerts")
 REFRESH_INSTANCES = 60.0
 """Firing instances are re-persisted this often (their last value and last-true time)."""
 STORE_RETRY = 5.0
-"""Seconds between write attempts while the state store is failing."""
+"""Seconds between write attempts while the state database is failing."""
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 
@@ -118,7 +118,7 @@ class AlertEngine:
         router: Router,
         silences: Silences,
         receivers: Mapping[str, Receiver],
-        store: StateStore,
+        store: StateDb,
         *,
         on_enqueue: Callable[[str], None] | None = None,
         on_change: Callable[[], None] | None = None,
@@ -575,7 +575,7 @@ class AlertEngine:
                 return True
             try:
                 await self.store.apply(changes)
-            except StateStoreError as exc:
+            except StateDbError as exc:
                 self._dirty = dirty.merge(self._dirty)
                 self.counters.store_errors += 1
                 self._store_retry_at = now.monotonic + STORE_RETRY
@@ -591,7 +591,7 @@ class AlertEngine:
             return True
 
     def adopt(self, data: StateData, now: Clock, *, keep_memory: bool = False) -> None:
-        """Become the leader with the state stored by the previous one.
+        """Become the leader with the state databased by the previous one.
 
         Stored instances and delivery state win over this process's own (they record
         what was notified); what only this process knows is kept and written out. With

@@ -1,5 +1,5 @@
 """The single-pass commands: ``monitor once`` (alerts part), ``monitor check`` (rules,
-state store, receivers) and ``monitor test-alert``."""
+state database, receivers) and ``monitor test-alert``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from alerts.instance import AlertInstance, State
 from alerts.labels import freeze
 from alerts.receivers import Outcome, Receiver, Result, build_receivers, http_client
 from alerts.ruleset import RuleSet
-from alerts.state import StateStore, StateStoreError
+from alerts.statedb import StateDb, StateDbError
 from collectors.base import CheckResult
 from monitor.config import Config
 from monitor.redact import redact
@@ -65,12 +65,12 @@ def check_rules(ruleset: RuleSet) -> CheckResult:
     return CheckResult("alerts/rules", True, detail, tuple(sorted(set(problems))))
 
 
-async def check_store(store: StateStore) -> CheckResult:
+async def check_store(store: StateDb) -> CheckResult:
     item = "alerts/state"
     try:
         await store.open()
         data = await store.load()
-    except StateStoreError as exc:
+    except StateDbError as exc:
         return CheckResult(item, False, redact(str(exc)))
     finally:
         await store.close()
@@ -94,7 +94,7 @@ def _line(instance: AlertInstance, summary: str, note: str = "") -> str:
 async def report_once(component: AlertingComponent, *, notify: bool, fmt: str) -> None:
     """Print the alerts the collected snapshots imply; with ``notify``, send them.
 
-    Without ``--notify`` nothing is read from or written to the state store, and a rule
+    Without ``--notify`` nothing is read from or written to the state database, and a rule
     with a ``for`` duration shows as PENDING. With it, the stored state is used (so
     ``for`` durations run across invocations, e.g. from a scheduler) and due
     notifications are delivered before returning.

@@ -1,6 +1,6 @@
-"""``monitor silence add|list|expire``: runtime silences straight in the state store.
+"""``monitor silence add|list|expire``: runtime silences straight in the state database.
 
-No HTTP needed: the command opens the configured state store (SQLite file or
+No HTTP needed: the command opens the configured state database (SQLite file or
 PostgreSQL), so ``heroku run monitor silence add ...`` works while the daemon runs in
 another dyno; the daemon re-reads the silences every couple of seconds.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from alerts.runtime_silences import SilenceError, add_silence, describe, parse_request
 from alerts.silences import ActiveSilence, Silences
-from alerts.state import StateStoreError, open_state_store
+from alerts.statedb import StateDbError, open_state_db
 from monitor.config import Config
 from monitor.redact import redact
 
@@ -72,11 +72,11 @@ async def add(
     except SilenceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    store = open_state_store(config.state)
+    store = open_state_db(config.state)
     try:
         await store.open()
         await add_silence(store, row)
-    except StateStoreError as exc:
+    except StateDbError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:
@@ -88,11 +88,11 @@ async def add(
 
 async def list_silences(config: Config, show_ended: bool) -> int:
     silences = Silences(config.silences)
-    store = open_state_store(config.state)
+    store = open_state_db(config.state)
     try:
         await store.open()
         silences.set_runtime(await store.load_silences())
-    except StateStoreError as exc:
+    except StateDbError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:
@@ -109,11 +109,11 @@ async def list_silences(config: Config, show_ended: bool) -> int:
 
 
 async def expire(config: Config, silence_id: str) -> int:
-    store = open_state_store(config.state)
+    store = open_state_db(config.state)
     try:
         await store.open()
         found = await store.expire_silence(silence_id, time.time())
-    except StateStoreError as exc:
+    except StateDbError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -5,7 +5,7 @@ Recurring windows are evaluated in their own time zone from the wall clock, so a
 jump forward it lasts one hour of real time).
 
 Config silences come from the configuration file; runtime silences (``POST /silences``,
-``monitor silence add``) from the state store, replaced by :meth:`Silences.set_runtime`
+``monitor silence add``) from the state database, replaced by :meth:`Silences.set_runtime`
 whenever the daemon re-reads them. Both are checked the same way.
 """
 
@@ -18,7 +18,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from alerts.labels import Matcher
-from alerts.state.records import SilenceRow
+from alerts.statedb.records import SilenceRow
 from monitor.config.alerting import WEEKDAYS, Recurrence, Silence
 
 CONFIG = "config"
@@ -118,7 +118,7 @@ class Silences:
         self._runtime: list[ActiveSilence] = []
 
     def set_runtime(self, rows: Sequence[SilenceRow]) -> None:
-        """Replace the runtime silences with those read from the state store."""
+        """Replace the runtime silences with those read from the state database."""
         self._runtime = [ActiveSilence.of_row(row) for row in rows]
 
     def all(self) -> list[ActiveSilence]:

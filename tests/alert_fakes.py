@@ -30,7 +30,7 @@ from alerts.routing import Router
 from alerts.ruleset import build_rules
 from alerts.series import RECEIVER_UP, SELF_TARGET, SeriesView, view_of
 from alerts.silences import Silences
-from alerts.state import open_state_store
+from alerts.statedb import open_state_db
 from monitor.config import Config
 from monitor.snapshot import Sample
 
@@ -282,7 +282,7 @@ class Harness:
         self.receivers, self.fallback = build_receivers(config, self.client)
         self.ruleset = build_rules(config)
         self.silences = Silences(config.silences)
-        self.store = open_state_store(config.state)
+        self.store = open_state_db(config.state)
         self.engine = AlertEngine(
             self.ruleset,
             Router(config.routes, list(config.receivers), self.fallback),

@@ -8,8 +8,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
+from alerts.statedb.config import StateConfig
 from monitor.config.alerting import Receiver, Route, RuleList, Silence
 from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
 from monitor.config.postgres import PostgresTarget
@@ -85,23 +86,6 @@ class RemoteWriteConfig(Model):
             if header.lower() in _RESERVED_HEADERS:
                 raise ValueError(f"headers: {header!r} is set by the daemon itself")
         return self
-
-
-class StateConfig(Model):
-    """Where alert state and the delivery outbox live."""
-
-    url: str = "sqlite:///monitor-state.db"
-    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``
-    or a ``postgresql://`` URL (leader election with an advisory lock)."""
-    lock_retry: Duration = 5.0
-    """How often a daemon that is not the alerting leader tries to become it."""
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgres://", "postgresql://")):
-            raise ValueError("expected sqlite:///path or a postgresql:// URL")
-        return value
 
 
 class TargetsConfig(Model):

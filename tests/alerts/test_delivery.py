@@ -10,7 +10,7 @@ from typing import Any
 from alert_fakes import ROUTING_KEY, Answer, FakeReceiverServer, Harness
 from conftest import make_config
 
-from alerts.state.records import SENT
+from alerts.statedb.records import SENT
 from monitor.config import Config
 from monitor.snapshot import gauge
 

@@ -15,8 +15,8 @@ from support import run_monitor as monitor
 
 from alerts.component import AlertingComponent
 from alerts.runtime_silences import RETENTION, SilenceError, parse_request
-from alerts.state import open_state_store
-from alerts.state.records import SilenceRow
+from alerts.statedb import open_state_db
+from alerts.statedb.records import SilenceRow
 from monitor.config import StateConfig
 
 TOKEN = "silence-token-1234567"
@@ -76,7 +76,7 @@ def row(silence_id: str, starts_at: float, ends_at: float) -> SilenceRow:
 
 
 async def test_store_add_load_expire_prune(store_url: str) -> None:
-    store = open_state_store(StateConfig(url=store_url))
+    store = open_state_db(StateConfig(url=store_url))
     await store.open()
     try:
         old = row("old", NOW - RETENTION - 7200, NOW - RETENTION - 3600)

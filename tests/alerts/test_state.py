@@ -1,4 +1,4 @@
-"""State stores (SQLite file, real PostgreSQL) and their leader locks."""
+"""State databases (SQLite file, real PostgreSQL) and their leader locks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 
 from alerts.instance import AlertInstance, Clock, State
 from alerts.labels import freeze
-from alerts.state import StateStore, StateStoreError, open_state_store
-from alerts.state.records import (
+from alerts.statedb import StateDb, StateDbError, open_state_db
+from alerts.statedb.records import (
     Changes,
     HistoryRow,
     Notification,
@@ -15,7 +15,7 @@ from alerts.state.records import (
     ReceiverStatus,
     StoredInstance,
 )
-from alerts.state.sqlite import sqlite_path
+from alerts.statedb.sqlite import sqlite_path
 from monitor.config import StateConfig
 from monitor.testbed import TestBed
 
@@ -77,7 +77,7 @@ def sample_changes(clock: Clock) -> Changes:
 
 async def test_round_trip(store_url: str) -> None:
     clock = Clock(5000.0, 1_800_000_000.0)
-    store = open_state_store(StateConfig(url=store_url))
+    store = open_state_db(StateConfig(url=store_url))
     await store.open()
     await store.open()  # idempotent
     await store.apply(sample_changes(clock))
@@ -110,18 +110,18 @@ async def test_round_trip(store_url: str) -> None:
 
 async def test_a_failed_batch_changes_nothing(store_url: str) -> None:
     clock = Clock(5000.0, 1_800_000_000.0)
-    store = open_state_store(StateConfig(url=store_url))
+    store = open_state_db(StateConfig(url=store_url))
     await store.open()
     bad = sample_changes(clock)
     bad.outbox.append(bad.outbox[0].__class__(8, None, "", "", "", "", "", "pending"))  # type: ignore[arg-type]
-    with pytest.raises(StateStoreError):
+    with pytest.raises(StateDbError):
         await store.apply(bad)
     assert (await store.load()).instances == []
     await store.close()
 
 
-async def leadership_pair(url: str) -> tuple[StateStore, StateStore]:
-    a, b = open_state_store(StateConfig(url=url)), open_state_store(StateConfig(url=url))
+async def leadership_pair(url: str) -> tuple[StateDb, StateDb]:
+    a, b = open_state_db(StateConfig(url=url)), open_state_db(StateConfig(url=url))
     await a.open()
     await b.open()
     return a, b
@@ -152,7 +152,7 @@ async def test_postgres_lock_dies_with_its_session(pg_state_url: str, pg_bed: Te
         "WHERE application_name = 'app-monitor-alerting' AND pid IN "
         "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
     )
-    with pytest.raises(StateStoreError):
+    with pytest.raises(StateDbError):
         await lead_a.still_held()
     assert await lead_b.try_acquire() is True
     await lead_b.release()
@@ -161,8 +161,8 @@ async def test_postgres_lock_dies_with_its_session(pg_state_url: str, pg_bed: Te
 
 
 async def test_unreachable_postgres_is_a_clear_error() -> None:
-    store = open_state_store(StateConfig(url="postgresql://u:s3cretpw@127.0.0.1:1/state"))
-    with pytest.raises(StateStoreError) as err:
+    store = open_state_db(StateConfig(url="postgresql://u:s3cretpw@127.0.0.1:1/state"))
+    with pytest.raises(StateDbError) as err:
         await store.open()
     assert "s3cretpw" not in str(err.value)
     assert "cannot connect to the state store" in str(err.value)

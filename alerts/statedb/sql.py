@@ -1,4 +1,4 @@
-"""The schema and statements shared by the SQLite and PostgreSQL state stores.
+"""The schema and statements shared by the SQLite and PostgreSQL state databases.
 
 Written in the SQL both accept (``ON CONFLICT ... DO UPDATE``, ``DOUBLE PRECISION``);
 statements use ``?`` placeholders, which the PostgreSQL store turns into ``%s``.
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import astuple, fields
 from typing import Any
 
-from alerts.state.records import (
+from alerts.statedb.records import (
     Changes,
     HistoryRow,
     Notification,

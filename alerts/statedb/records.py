@@ -1,4 +1,4 @@
-"""Rows of the state store: alert instances, what was sent to whom, the outbox.
+"""Rows of the state database: alert instances, what was sent to whom, the outbox.
 
 The daemon keeps all of this in memory and writes changes through to the store
 (:class:`Changes`), so an unreachable store delays persistence without stopping alerts.

@@ -1,4 +1,4 @@
-"""The PostgreSQL state store (``state.url: postgresql://...``), for hosts whose disk
+"""The PostgreSQL state database (``state.url: postgresql://...``), for hosts whose disk
 does not survive a restart (Heroku wipes a dyno's filesystem at least daily).
 
 Leader election is a session-level advisory lock taken on a dedicated connection: it
@@ -18,9 +18,9 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
-from alerts.state.base import Leadership, StateStore, StateStoreError
-from alerts.state.records import Changes, SilenceRow, StateData
-from alerts.state.sql import (
+from alerts.statedb.base import Leadership, StateDb, StateDbError
+from alerts.statedb.records import Changes, SilenceRow, StateData
+from alerts.statedb.sql import (
     EXPIRE_SILENCE,
     INSERT_SILENCE,
     PRUNE_SILENCES,
@@ -60,10 +60,10 @@ async def _connect(dsn: str) -> Connection:
                 prepare_threshold=None,
             )
     except Exception as exc:
-        raise StateStoreError(f"cannot connect to the state store: {describe_error(exc)}") from None
+        raise StateDbError(f"cannot connect to the state store: {describe_error(exc)}") from None
 
 
-class PostgresStateStore(StateStore):
+class PostgresStateDb(StateDb):
     def __init__(self, url: str) -> None:
         self.dsn = str(normalize_postgres_url(url))
         with contextlib.suppress(ValueError):
@@ -94,7 +94,7 @@ class PostgresStateStore(StateStore):
                         await conn.execute(ddl)
             except Exception as exc:
                 await self._drop()
-                raise StateStoreError(f"{self.description}: {describe_error(exc)}") from None
+                raise StateDbError(f"{self.description}: {describe_error(exc)}") from None
 
     async def load(self) -> StateData:
         async with self._lock:
@@ -107,7 +107,7 @@ class PostgresStateStore(StateStore):
                         results.append(await cur.fetchall())
             except Exception as exc:
                 await self._drop()
-                raise StateStoreError(f"{self.description}: {describe_error(exc)}") from None
+                raise StateDbError(f"{self.description}: {describe_error(exc)}") from None
             return state_data(results)
 
     async def apply(self, changes: Changes) -> None:
@@ -125,7 +125,7 @@ class PostgresStateStore(StateStore):
                         await cur.executemany(_pg(sql), rows)
             except Exception as exc:
                 await self._drop()
-                raise StateStoreError(f"{self.description}: {describe_error(exc)}") from None
+                raise StateDbError(f"{self.description}: {describe_error(exc)}") from None
 
     async def _silence_op(self, op: Callable[[Connection], Awaitable[_T]]) -> _T:
         async with self._lock:
@@ -135,7 +135,7 @@ class PostgresStateStore(StateStore):
                     return await op(conn)
             except Exception as exc:
                 await self._drop()
-                raise StateStoreError(f"{self.description}: {describe_error(exc)}") from None
+                raise StateDbError(f"{self.description}: {describe_error(exc)}") from None
 
     async def load_silences(self) -> list[SilenceRow]:
         async def op(conn: Connection) -> list[SilenceRow]:
@@ -193,7 +193,7 @@ class AdvisoryLock(Leadership):
                 row = await cur.fetchone()
         except Exception as exc:
             await self._drop()
-            raise StateStoreError(f"advisory lock: {describe_error(exc)}") from None
+            raise StateDbError(f"advisory lock: {describe_error(exc)}") from None
         self._held = bool(row and row[0])
         return self._held
 
@@ -205,7 +205,7 @@ class AdvisoryLock(Leadership):
                 await self._conn.execute("SELECT 1")
         except Exception as exc:
             await self._drop()  # the session is gone, and the lock with it
-            raise StateStoreError(f"advisory lock: {describe_error(exc)}") from None
+            raise StateDbError(f"advisory lock: {describe_error(exc)}") from None
         return True
 
     async def release(self) -> None:

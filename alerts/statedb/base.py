@@ -1,17 +1,17 @@
-"""The state store interface and leader election."""
+"""The state database interface and leader election."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from alerts.state.records import Changes, SilenceRow, StateData
+from alerts.statedb.records import Changes, SilenceRow, StateData
 
 
-class StateStoreError(Exception):
-    """The state store could not be reached or written (message is secret-free)."""
+class StateDbError(Exception):
+    """The state database could not be reached or written (message is secret-free)."""
 
 
-class StateStore(ABC):
+class StateDb(ABC):
     description: str
     """Where the state lives, with credentials masked (for logs and ``monitor check``)."""
 
@@ -53,12 +53,12 @@ class Leadership(ABC):
     async def try_acquire(self) -> bool:
         """True if this process now holds leadership, False if another one does.
 
-        Raises :class:`StateStoreError` when that cannot be told (store unreachable).
+        Raises :class:`StateDbError` when that cannot be told (store unreachable).
         """
 
     @abstractmethod
     async def still_held(self) -> bool:
-        """False (or :class:`StateStoreError`) once leadership has been lost."""
+        """False (or :class:`StateDbError`) once leadership has been lost."""
 
     @abstractmethod
     async def release(self) -> None: ...

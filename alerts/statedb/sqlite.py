@@ -1,4 +1,4 @@
-"""The SQLite state store (the default): one file, written from a worker thread.
+"""The SQLite state database (the default): one file, written from a worker thread.
 
 Leader election on one host is an exclusive ``flock`` on ``<file>.lock``: the kernel
 drops it when the process dies, however it dies. ``:memory:`` is always the leader.
@@ -16,9 +16,9 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import IO, Any
 
-from alerts.state.base import Leadership, StateStore, StateStoreError
-from alerts.state.records import Changes, SilenceRow, StateData
-from alerts.state.sql import (
+from alerts.statedb.base import Leadership, StateDb, StateDbError
+from alerts.statedb.records import Changes, SilenceRow, StateData
+from alerts.statedb.sql import (
     EXPIRE_SILENCE,
     INSERT_SILENCE,
     PRUNE_SILENCES,
@@ -40,7 +40,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-class SqliteStateStore(StateStore):
+class SqliteStateDb(StateDb):
     def __init__(self, path: str) -> None:
         self.path = path
         self.description = f"sqlite {path}"
@@ -56,7 +56,7 @@ class SqliteStateStore(StateStore):
             try:
                 return fn(*args)
             except sqlite3.Error as exc:
-                raise StateStoreError(f"{self.description}: {exc}") from None
+                raise StateDbError(f"{self.description}: {exc}") from None
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         if self.in_memory:
@@ -178,7 +178,7 @@ class FileLock(Leadership):
         try:
             handle = open(self.path, "ab")  # noqa: SIM115, ASYNC230 - tiny, kept open
         except OSError as exc:
-            raise StateStoreError(f"cannot open lock file {self.path}: {exc.strerror}") from None
+            raise StateDbError(f"cannot open lock file {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -186,7 +186,7 @@ class FileLock(Leadership):
             return False
         except OSError as exc:
             handle.close()
-            raise StateStoreError(f"cannot lock {self.path}: {exc.strerror}") from None
+            raise StateDbError(f"cannot lock {self.path}: {exc.strerror}") from None
         with contextlib.suppress(OSError):
             handle.truncate(0)
             handle.write(f"{os.getpid()}\n".encode())
