@@ -27,11 +27,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from alerts import templates
-from alerts.delivery import Delivery, system_clock
-from alerts.engine import AlertEngine
-from alerts.events import iso
 from alerts.instance import Clock, State
 from alerts.metrics import AlertMetrics
+from alerts.notify.coordinator import AlertEngine
+from alerts.notify.delivery import Delivery, system_clock
+from alerts.notify.events import iso
 from alerts.receivers import build_receivers, http_client
 from alerts.routing import Router
 from alerts.ruleset import build_rules
@@ -82,7 +82,7 @@ class AlertingComponent(Component):
             on_change=self._changed,
             on_receivers_change=self.request_evaluation,
         )
-        self.delivery = Delivery(self.engine, self.receivers, self.silences)
+        self.delivery = Delivery(self.engine.outbox, self.receivers, self.silences)
         self.views = ViewBuilder()
         self.role = "starting"
         self._opened = False

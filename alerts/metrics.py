@@ -23,8 +23,8 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from alerts.engine import AlertEngine
 from alerts.instance import State
+from alerts.notify.coordinator import AlertEngine
 
 SEVERITIES = ("critical", "warning", "info")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
@@ -97,5 +97,5 @@ class AlertMetrics(Collector):
         yield CounterMetricFamily(
             "monitor_alert_state_errors",
             "Failed writes to the alert state store",
-            value=engine.counters.store_errors,
+            value=engine.counters.statedb_errors,
         )

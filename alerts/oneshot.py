@@ -11,11 +11,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, TextIO
 
 from alerts import templates
-from alerts.delivery import system_clock
 from alerts.evaluator import EvalState, evaluate
-from alerts.events import Event
 from alerts.instance import AlertInstance, State
 from alerts.labels import freeze
+from alerts.notify.delivery import system_clock
+from alerts.notify.events import Event
 from alerts.receivers import Outcome, Receiver, Result, build_receivers, http_client
 from alerts.ruleset import RuleSet
 from alerts.statedb import StateDb, StateDbError

@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
-from alerts.events import iso
+from alerts.notify.events import iso
 from alerts.silences import ActiveSilence, Silences
 from alerts.statedb.base import StateDb
 from alerts.statedb.records import SilenceRow

@@ -22,9 +22,9 @@ from typing import Any
 
 from support import wait_for
 
-from alerts.delivery import Delivery
-from alerts.engine import AlertEngine
 from alerts.instance import Clock, JobKey
+from alerts.notify.coordinator import AlertEngine
+from alerts.notify.delivery import Delivery
 from alerts.receivers import build_receivers, http_client
 from alerts.routing import Router
 from alerts.ruleset import build_rules
@@ -290,7 +290,7 @@ class Harness:
             self.receivers,
             self.store,
         )
-        self.delivery = Delivery(self.engine, self.receivers, self.silences, clock=clock)
+        self.delivery = Delivery(self.engine.outbox, self.receivers, self.silences, clock=clock)
 
     async def open(self) -> None:
         await self.store.open()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from alerts.events import Event
+from alerts.notify.events import Event
 from collectors.base import CheckResult
 from monitor.config.alerting import HttpReceiverConfig
 from monitor.redact import describe_error, redact, register_secret

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from alerts.events import Event, finite, iso
+from alerts.notify.events import Event, finite, iso
 from alerts.receivers.base import (
     HttpReceiver,
     Outcome,

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from alerts.events import Event, iso
+from alerts.notify.events import Event, iso
 from alerts.receivers.base import (
     HttpReceiver,
     Outcome,

@@ -50,7 +50,7 @@ class OutboxRow:
     idem_key: str
     """Unique per delivery decision: enqueueing the same decision twice is a no-op."""
     payload: str = field(repr=False)
-    """The :class:`~alerts.events.Event` as JSON."""
+    """The :class:`~alerts.notify.events.Event` as JSON."""
     state: str = PENDING
     attempts: int = 0
     next_attempt_at: float = 0.0

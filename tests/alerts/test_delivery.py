@@ -206,7 +206,7 @@ async def test_a_silence_starting_while_retrying_stops_delivery(
     await h.run_until(lambda: h.engine.pending_count() == 0, step=0.5)
     assert 1 <= len(pagerduty.requests) <= 4  # attempts before the silence began, then none
     assert h.clock.wall >= clock_now + 5
-    record = h.engine.notifications[next(iter(h.engine.notifications))]
+    record = h.engine.ledger.notifications[next(iter(h.engine.ledger.notifications))]
     assert record.status == "silenced"
     # when the silence ends and the alert still fires, it is notified then
     pagerduty.answers.clear()
@@ -351,7 +351,7 @@ async def test_record_says_what_was_sent(harness: Make, pagerduty: FakeReceiverS
     await h.open()
     await h.evaluate(hot(h, 0.95))
     await h.deliver()
-    (record,) = h.engine.notifications.values()
+    (record,) = h.engine.ledger.notifications.values()
     assert record.status == SENT
     assert record.receiver == "oncall"
     assert record.routing_key == ROUTING_KEY

@@ -10,7 +10,7 @@ import pytest
 from alert_fakes import ROUTING_KEY, Answer, FakeReceiverServer, pagerduty_errors, slack_problem
 from conftest import make_config
 
-from alerts.events import Event
+from alerts.notify.events import Event
 from alerts.receivers import build_receivers
 from alerts.receivers.base import Outcome, Receiver, retry_after
 from alerts.receivers.slack import build_message

@@ -1,6 +1,7 @@
 """Delivery: one worker per receiver draining the outbox, at-least-once.
 
-Each :meth:`Delivery.step` for a receiver:
+Delivery talks only to the :class:`~alerts.notify.outbox.Outbox`. Each
+:meth:`Delivery.step` for a receiver:
 
 1. waits out the receiver's pace (``min_interval``: one message a second for Slack)
    and any ``Retry-After`` pause;
@@ -27,9 +28,9 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from alerts.engine import AlertEngine
-from alerts.events import Event
 from alerts.instance import Clock
+from alerts.notify.events import Event
+from alerts.notify.outbox import Outbox
 from alerts.receivers.base import Outcome, Receiver, Result
 from alerts.silences import Silences
 from monitor.redact import redact
@@ -44,13 +45,13 @@ def system_clock() -> Clock:
 class Delivery:
     def __init__(
         self,
-        engine: AlertEngine,
+        outbox: Outbox,
         receivers: Mapping[str, Receiver],
         silences: Silences,
         *,
         clock: Callable[[], Clock] = system_clock,
     ) -> None:
-        self.engine = engine
+        self.outbox = outbox
         self.receivers = dict(receivers)
         self.silences = silences
         self.clock = clock
@@ -69,7 +70,7 @@ class Delivery:
     async def step(self, name: str) -> float | None:
         """Try one delivery for ``name``; the seconds to wait before the next try
         (0: go again now), or None when there is nothing to do until woken."""
-        if not self.engine.leader:
+        if not self.outbox.active:
             return None
         receiver = self.receivers[name]
         now = self.clock()
@@ -77,9 +78,9 @@ class Delivery:
             self._paused_until.get(name, 0.0) - now.monotonic,
             self._next_allowed.get(name, 0.0) - now.monotonic,
         )
-        rows = self.engine.due_rows(name, now)
+        rows = self.outbox.due_rows(name, now)
         if not rows:
-            return self.engine.next_due(name, now)
+            return self.outbox.next_due(name, now)
         if hold > 0:
             return hold
         batch: list[tuple[int, Event]] = []
@@ -89,7 +90,7 @@ class Delivery:
             event = Event.from_json(row.payload)
             if event.firing and self.silences.silencing(event.labels, now.wall) is not None:
                 log.info("delivery stopped by a silence", receiver=name, rule=event.rule)
-                self.engine.silenced(row)
+                self.outbox.silenced(row)
                 muted = True
                 continue
             if batch and (not receiver.coalesce or row.group != group):
@@ -98,11 +99,11 @@ class Delivery:
             batch.append((row.id, event))
         if not batch:
             if muted:
-                await self.engine.flush(now)
+                await self.outbox.save(now)
             return 0.0
         ids = [row_id for row_id, _ in batch]
-        self.engine.mark_sending(ids)
-        await self.engine.flush(now)
+        self.outbox.sending(ids)
+        await self.outbox.save(now)
         self._next_allowed[name] = now.monotonic + receiver.min_interval
         self.in_flight += 1
         try:
@@ -114,15 +115,15 @@ class Delivery:
             self.in_flight -= 1
         done = self.clock()
         self._record(name, ids, result, done)
-        await self.engine.flush(done)
+        await self.outbox.save(done)
         return 0.0
 
     def _record(self, name: str, ids: list[int], result: Result, now: Clock) -> None:
         if result.outcome is Outcome.DELIVERED:
-            self.engine.delivered(ids, now)
+            self.outbox.delivered(ids, now)
             log.debug("notification delivered", receiver=name, count=len(ids))
         elif result.outcome is Outcome.RETRY:
-            delay = self.engine.retry(ids, result, now)
+            delay = self.outbox.retry(ids, result, now)
             if result.retry_after:
                 self._paused_until[name] = now.monotonic + result.retry_after
             log.warning(
@@ -132,7 +133,7 @@ class Delivery:
                 retry_in=round(delay, 1),
             )
         else:
-            self.engine.failed(ids, result, now)
+            self.outbox.failed(ids, result, now)
 
     # ------------------------------------------------------------------ workers
 
@@ -161,7 +162,7 @@ class Delivery:
 
     async def drain(self, deadline: float) -> None:
         """Deliver what is due before ``deadline`` (monotonic), e.g. at shutdown."""
-        while time.monotonic() < deadline and self.engine.leader:
+        while time.monotonic() < deadline and self.outbox.active:
             waits = []
             for name in self.receivers:
                 try:
