@@ -20,7 +20,7 @@ from alerts.notify.events import iso
 from alerts.silences import ActiveSilence, Silences
 from alerts.statedb.base import StateDb
 from alerts.statedb.records import SilenceRow
-from monitor.config.alerting import LabelMatch, LabelRegexMatch
+from alerts.types import LabelMatch, LabelRegexMatch
 from monitor.config.types import Model
 from monitor.durations import format_duration, parse_duration
 from monitor.redact import redact

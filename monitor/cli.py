@@ -151,9 +151,10 @@ async def _once(config: Config, fmt: str, notify: bool) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if args.config_only:
-        from alerts.ruleset import build_rules
+        from alerts.rules.ruleset import build_rules
 
-        build_rules(config)  # the rule pack with its overrides (ConfigError -> exit 2)
+        # the rule pack with its overrides (ConfigError -> exit 2)
+        build_rules(config.rules, postgres_targets=len(config.targets.postgres))
         print(f"{'ok':<5} {'config':<32} valid")
         if "DYNO" in os.environ and config.state.url.startswith("sqlite:"):
             # a dyno's disk is wiped at least daily: alert state would be lost with it
@@ -194,14 +195,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_test_alert(args: argparse.Namespace) -> int:
-    from alerts.oneshot import test_alert
+    from alerts.service.oneshot import test_alert
 
     config = _load(args.config)
     return asyncio.run(test_alert(config, args.receiver, args.severity))
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from alerts import silence_cli
+    from alerts.service import silence_cli
 
     config = _load(args.config)
     if args.silence_command == "add":

@@ -63,11 +63,15 @@ def component_factories() -> list[ComponentFactory]:
 
     Imported lazily so that the config and collectors never depend on the components.
     """
-    from alerts import component as alerting
+    from alerts.service import component as alerting
+    from alerts.service.config import AlertingConfig
     from collectors import rum
     from monitor import remote_write
 
-    return [remote_write.components, alerting.components, rum.components]
+    def alerting_components(context: Context) -> Sequence[Component]:
+        return alerting.components(AlertingConfig.of(context.config), context)
+
+    return [remote_write.components, alerting_components, rum.components]
 
 
 def build_components(context: Context) -> list[Component]:

@@ -25,9 +25,9 @@ from support import wait_for
 from alerts.instance import Clock, JobKey
 from alerts.notify.coordinator import AlertEngine
 from alerts.notify.delivery import Delivery
-from alerts.receivers import build_receivers, http_client
+from alerts.receivers.registry import build_receivers, http_client
 from alerts.routing import Router
-from alerts.ruleset import build_rules
+from alerts.rules.ruleset import build_rules
 from alerts.series import RECEIVER_UP, SELF_TARGET, SeriesView, view_of
 from alerts.silences import Silences
 from alerts.statedb import open_state_db
@@ -279,8 +279,8 @@ class Harness:
         self.config = config
         self.clock = clock
         self.client = http_client()
-        self.receivers, self.fallback = build_receivers(config, self.client)
-        self.ruleset = build_rules(config)
+        self.receivers, self.fallback = build_receivers(config.receivers, self.client)
+        self.ruleset = build_rules(config.rules, postgres_targets=len(config.targets.postgres))
         self.silences = Silences(config.silences)
         self.store = open_state_db(config.state)
         self.engine = AlertEngine(

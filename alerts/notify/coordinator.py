@@ -38,8 +38,8 @@ from alerts.notify.persistence import Persistence
 from alerts.notify.render import Renderer
 from alerts.receivers.base import Receiver
 from alerts.routing import Router, RouteTarget
-from alerts.rules import Rule
-from alerts.ruleset import RuleSet
+from alerts.rules.kinds import Rule
+from alerts.rules.ruleset import RuleSet
 from alerts.series import SeriesView
 from alerts.silences import Silences
 from alerts.statedb.base import StateDb

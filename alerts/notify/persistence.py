@@ -25,8 +25,8 @@ from alerts.notify.counters import Counters
 from alerts.notify.journal import Journal
 from alerts.notify.ledger import Ledger
 from alerts.notify.outbox import Outbox
-from alerts.regression import History, Point
-from alerts.rules import RegressionRule, Rule
+from alerts.rules.kinds import RegressionRule, Rule
+from alerts.rules.regression import History, Point
 from alerts.statedb.base import StateDb, StateDbError
 from alerts.statedb.records import Changes, HistoryRow, StateData, StoredInstance
 

@@ -8,7 +8,7 @@ from alerts import templates
 from alerts.instance import AlertInstance
 from alerts.labels import dedup_key
 from alerts.notify.events import Action, Event
-from alerts.rules import Rule
+from alerts.rules.kinds import Rule
 
 
 class Renderer:

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from alerts.notify.events import Event
+from alerts.receivers.config import HttpReceiverConfig
 from collectors.base import CheckResult
-from monitor.config.alerting import HttpReceiverConfig
 from monitor.redact import describe_error, redact, register_secret
 
 MAX_RETRY_AFTER = 3600.0

@@ -36,9 +36,9 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
+from alerts.receivers.config import PagerDutyConfig as Config
 from alerts.text import truncate
 from collectors.base import CheckResult
-from monitor.config.alerting import PagerDutyReceiver as Config
 
 SUMMARY_MAX = 1024
 EVENT_MAX_BYTES = 512_000

@@ -36,9 +36,9 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
+from alerts.receivers.config import SlackConfig as Config
 from alerts.text import escape, truncate
 from collectors.base import CheckResult
-from monitor.config.alerting import SlackReceiver as Config
 
 FIRING_COLOR = "#D63232"
 RESOLVED_COLOR = "#36a64f"

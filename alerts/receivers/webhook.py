@@ -32,8 +32,8 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
+from alerts.receivers.config import WebhookConfig as Config
 from collectors.base import CheckResult
-from monitor.config.alerting import WebhookReceiver as Config
 
 
 def alert_json(event: Event) -> dict[str, Any]:

@@ -10,8 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
+from alerts.receivers.config import ReceiverConfig
+from alerts.routing import Route
+from alerts.rules.config import RuleList
+from alerts.silences import Silence
 from alerts.statedb.config import StateConfig as StateConfig
-from monitor.config.alerting import Receiver, Route, RuleList, Silence
 from monitor.config.caches import MemcachedTarget, PgBouncerTarget, RedisTarget
 from monitor.config.postgres import PostgresTarget
 from monitor.config.types import Duration, ListenAddress, Model, SecretHttpUrl, parse_listen
@@ -120,7 +123,7 @@ class Config(Model):
     remote_write: RemoteWriteConfig | None = None
     state: StateConfig = Field(default_factory=StateConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
-    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()

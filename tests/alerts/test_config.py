@@ -7,13 +7,17 @@ from typing import Any
 import pytest
 from conftest import make_config
 
-from alerts.ruleset import build_rules
-from monitor.config import ConfigError
+from alerts.rules.ruleset import RuleSet, build_rules
+from monitor.config import Config, ConfigError
+
+
+def rules_of(config: Config) -> RuleSet:
+    return build_rules(config.rules, postgres_targets=len(config.targets.postgres))
 
 
 def problems(**doc: Any) -> str:
     with pytest.raises(ConfigError) as err:
-        build_rules(make_config(**doc))
+        rules_of(make_config(**doc))
     return "\n".join(err.value.problems)
 
 
@@ -97,7 +101,7 @@ def test_rule_pack_errors_name_the_rule() -> None:
 
 
 def test_overrides_change_only_what_they_set() -> None:
-    ruleset = build_rules(
+    ruleset = rules_of(
         make_config(
             rules=[
                 {"name": "PgConnectionsHigh", "threshold": 0.8, "clear": 0.7},
@@ -119,4 +123,4 @@ def test_overrides_change_only_what_they_set() -> None:
             ]
         }
     )
-    assert "PgStandbyMissing" in {r.name for r in build_rules(two).rules}
+    assert "PgStandbyMissing" in {r.name for r in rules_of(two).rules}

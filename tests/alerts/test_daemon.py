@@ -10,7 +10,7 @@ from alert_fakes import ROUTING_KEY, FakeReceiverServer
 from conftest import RunningDaemon, make_config, run_daemon
 from support import metric, parse_exposition, wait_for
 
-from alerts.component import AlertingComponent
+from alerts.service.component import AlertingComponent
 from monitor.config import Config
 from monitor.daemon import Daemon
 

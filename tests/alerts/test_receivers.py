@@ -11,8 +11,8 @@ from alert_fakes import ROUTING_KEY, Answer, FakeReceiverServer, pagerduty_error
 from conftest import make_config
 
 from alerts.notify.events import Event
-from alerts.receivers import build_receivers
 from alerts.receivers.base import Outcome, Receiver, retry_after
+from alerts.receivers.registry import build_receivers
 from alerts.receivers.slack import build_message
 
 
@@ -44,7 +44,7 @@ async def receiver(kind: str, server: FakeReceiverServer, **extra: Any) -> Recei
     else:
         doc = {"type": kind, ("webhook_url" if kind == "slack" else "url"): server.url, **extra}
     config = make_config(receivers={"r": doc})
-    receivers, _ = build_receivers(config, httpx.AsyncClient())
+    receivers, _ = build_receivers(config.receivers, httpx.AsyncClient())
     return receivers["r"]
 
 

@@ -13,8 +13,8 @@ from conftest import RunningDaemon, make_config, run_daemon
 from support import metric, parse_exposition, wait_for
 from support import run_monitor as monitor
 
-from alerts.component import AlertingComponent
 from alerts.runtime_silences import RETENTION, SilenceError, parse_request
+from alerts.service.component import AlertingComponent
 from alerts.statedb import open_state_db
 from alerts.statedb.records import SilenceRow
 from monitor.config import StateConfig

@@ -10,7 +10,7 @@ from alert_fakes import Answer, FakeReceiverServer, Harness
 from conftest import make_config
 from prometheus_client import CollectorRegistry, generate_latest
 
-from alerts.metrics import AlertMetrics
+from alerts.service.metrics import AlertMetrics
 from monitor.config import Config
 from monitor.logging import configure_logging
 from monitor.snapshot import gauge

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.builtin import builtin_rules
 from alerts.labels import Matcher, freeze
-from alerts.regression import RegressionSettings
-from alerts.rules import Guard, NoDataRule, RegressionRule, Rule, ThresholdRule
-from monitor.config import Config, ConfigError
-from monitor.config.alerting import RuleConfig
+from alerts.rules.builtin import builtin_rules
+from alerts.rules.config import RuleConfig
+from alerts.rules.kinds import Guard, NoDataRule, RegressionRule, Rule, ThresholdRule
+from alerts.rules.regression import RegressionSettings
+from monitor.config import ConfigError
 
 DEFAULT_SUMMARY = {
     "threshold": "{{ rule }}: {{ metric }} is {{ value | number }} on {{ target }}",
@@ -34,12 +34,14 @@ class RuleSet:
     builtin_count: int
 
 
-def merged_configs(config: Config) -> tuple[list[RuleConfig], list[str]]:
+def merged_configs(
+    configured: Sequence[RuleConfig], *, postgres_targets: int
+) -> tuple[list[RuleConfig], list[str]]:
     """The effective rule configs (built-in pack first) and the problems found."""
-    pack = builtin_rules(config)
+    pack = builtin_rules(postgres_targets)
     merged: dict[str, RuleConfig] = dict(pack)
     problems: list[str] = []
-    for i, rule in enumerate(config.rules):
+    for i, rule in enumerate(configured):
         where = f"rules[{i}] ({rule.name})"
         base = pack.get(rule.name)
         if base is None:
@@ -56,10 +58,12 @@ def merged_configs(config: Config) -> tuple[list[RuleConfig], list[str]]:
     return list(merged.values()), problems
 
 
-def build_rules(config: Config) -> RuleSet:
-    configs, problems = merged_configs(config)
-    pack = builtin_rules(config)
-    index = {rule.name: i for i, rule in enumerate(config.rules)}
+def build_rules(configured: Sequence[RuleConfig], *, postgres_targets: int) -> RuleSet:
+    """The rules in force: the built-in pack (for this many PostgreSQL targets) with the
+    ``configured`` overrides and additions; :class:`ConfigError` lists every problem."""
+    configs, problems = merged_configs(configured, postgres_targets=postgres_targets)
+    pack = builtin_rules(postgres_targets)
+    index = {rule.name: i for i, rule in enumerate(configured)}
     rules: list[Rule] = []
     disabled: list[str] = []
     for rc in configs:

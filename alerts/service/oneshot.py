@@ -8,23 +8,26 @@ import sys
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
+
+import httpx
 
 from alerts import templates
 from alerts.evaluator import EvalState, evaluate
-from alerts.instance import AlertInstance, State
+from alerts.instance import AlertInstance, Clock, State
 from alerts.labels import freeze
-from alerts.notify.delivery import system_clock
+from alerts.notify.coordinator import AlertEngine
+from alerts.notify.delivery import Delivery, system_clock
 from alerts.notify.events import Event
-from alerts.receivers import Outcome, Receiver, Result, build_receivers, http_client
-from alerts.ruleset import RuleSet
+from alerts.receivers.base import Outcome, Receiver, Result
+from alerts.receivers.registry import build_receivers, http_client
+from alerts.rules.ruleset import RuleSet
+from alerts.series import ViewBuilder
 from alerts.statedb import StateDb, StateDbError
 from collectors.base import CheckResult
 from monitor.config import Config
 from monitor.redact import redact
-
-if TYPE_CHECKING:
-    from alerts.component import AlertingComponent
+from monitor.store import SnapshotStore
 
 ONCE_DELIVERY_TIME = 30.0
 TEST_ATTEMPTS = 3
@@ -65,20 +68,20 @@ def check_rules(ruleset: RuleSet) -> CheckResult:
     return CheckResult("alerts/rules", True, detail, tuple(sorted(set(problems))))
 
 
-async def check_store(store: StateDb) -> CheckResult:
+async def check_state_db(db: StateDb) -> CheckResult:
     item = "alerts/state"
     try:
-        await store.open()
-        data = await store.load()
+        await db.open()
+        data = await db.load()
     except StateDbError as exc:
         return CheckResult(item, False, redact(str(exc)))
     finally:
-        await store.close()
+        await db.close()
     firing = sum(1 for i in data.instances if i.state == State.FIRING.value)
     return CheckResult(
         item,
         True,
-        f"{store.description}: {firing} firing, {len(data.outbox)} notifications queued",
+        f"{db.description}: {firing} firing, {len(data.outbox)} notifications queued",
     )
 
 
@@ -91,7 +94,30 @@ def _line(instance: AlertInstance, summary: str, note: str = "") -> str:
     return f"{state:<8} {instance.severity:<8} {instance.rule}{{{labels}}} {summary}{note}"
 
 
-async def report_once(component: AlertingComponent, *, notify: bool, fmt: str) -> None:
+class Election(Protocol):
+    async def elect(self, now: Clock) -> None: ...
+
+    async def release(self) -> None: ...
+
+
+class OnceTarget(Protocol):
+    """What ``monitor once`` needs of the alerting component."""
+
+    engine: AlertEngine
+    delivery: Delivery
+    ruleset: RuleSet
+    views: ViewBuilder
+    snapshots: SnapshotStore
+    db: StateDb
+    client: httpx.AsyncClient
+
+    @property
+    def leadership(self) -> Election: ...
+
+    async def evaluate_once(self, now: Clock | None = None) -> None: ...
+
+
+async def report_once(component: OnceTarget, *, notify: bool, fmt: str) -> None:
     """Print the alerts the collected snapshots imply; with ``notify``, send them.
 
     Without ``--notify`` nothing is read from or written to the state database, and a rule
@@ -104,7 +130,7 @@ async def report_once(component: AlertingComponent, *, notify: bool, fmt: str) -
     now = system_clock()
     try:
         if notify:
-            await component._elect(now)
+            await component.leadership.elect(now)
             if not component.engine.leader:
                 print(
                     f"{prefix}alerts: another daemon is the alerting leader; not notifying",
@@ -142,7 +168,7 @@ async def report_once(component: AlertingComponent, *, notify: bool, fmt: str) -
         if notify:
             await component.engine.flush(system_clock())
             await component.leadership.release()
-            await component.store.close()
+            await component.db.close()
         await component.client.aclose()
 
 
@@ -189,7 +215,7 @@ async def test_alert(config: Config, only: str | None, severity: str = "info") -
     """Send a labelled test trigger and its resolve through each receiver (or ``only``)."""
     client = http_client()
     try:
-        receivers, fallback = build_receivers(config, client)
+        receivers, fallback = build_receivers(config.receivers, client)
         if config.receivers and fallback not in config.receivers:
             del receivers[fallback]  # the implicit log receiver only when none is configured
         if only is not None:

@@ -12,7 +12,7 @@ Kinds:
 * ``nodata``: fires when no series of ``metric`` matching the equality/regex matchers
   comes from a healthy collector (absent, or its collector failing).
 * ``regression``: a pg_stat_statements query's mean execution time over ``window``
-  against its own mean over the ``baseline`` before it (see :mod:`alerts.regression`).
+  against its own mean over the ``baseline`` before it (see :mod:`alerts.rules.regression`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from alerts import templates
 from alerts.instance import AlertInstance, Clock, JobKey, State
 from alerts.labels import Labels, Matcher, PositionalMatcher, freeze, instance_key
-from alerts.regression import History, Point, RegressionSettings, assess, record
+from alerts.rules.regression import History, Point, RegressionSettings, assess, record
 from alerts.series import JobState, SeriesView
 
 IDENTITY_CACHE_MAX = 100_000

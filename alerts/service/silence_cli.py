@@ -72,15 +72,15 @@ async def add(
     except SilenceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    store = open_state_db(config.state)
+    db = open_state_db(config.state)
     try:
-        await store.open()
-        await add_silence(store, row)
+        await db.open()
+        await add_silence(db, row)
     except StateDbError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        await store.close()
+        await db.close()
     print(row.id)
     print(describe(ActiveSilence.of_row(row), time.time()), file=sys.stderr)
     return EXIT_OK
@@ -88,15 +88,15 @@ async def add(
 
 async def list_silences(config: Config, show_ended: bool) -> int:
     silences = Silences(config.silences)
-    store = open_state_db(config.state)
+    db = open_state_db(config.state)
     try:
-        await store.open()
-        silences.set_runtime(await store.load_silences())
+        await db.open()
+        silences.set_runtime(await db.load_silences())
     except StateDbError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        await store.close()
+        await db.close()
     now = time.time()
     shown = [
         s for s in silences.all() if show_ended or s.end is None or s.end > now or s.active(now)
@@ -109,15 +109,15 @@ async def list_silences(config: Config, show_ended: bool) -> int:
 
 
 async def expire(config: Config, silence_id: str) -> int:
-    store = open_state_db(config.state)
+    db = open_state_db(config.state)
     try:
-        await store.open()
-        found = await store.expire_silence(silence_id, time.time())
+        await db.open()
+        found = await db.expire_silence(silence_id, time.time())
     except StateDbError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        await store.close()
+        await db.close()
     if not found:
         hint = (
             " (config silences are changed in the configuration)"

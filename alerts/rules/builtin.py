@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.config import Config
-from monitor.config.alerting import RuleConfig
+from alerts.rules.config import RuleConfig
 
 MiB = 1024 * 1024
 DAY = 86400
@@ -383,12 +382,12 @@ _PACK: tuple[dict[str, Any], ...] = (
 RECEIVER_BROKEN = "MonitorReceiverBroken"
 
 
-def builtin_rules(config: Config) -> dict[str, RuleConfig]:
-    """The pack for this configuration, by name."""
+def builtin_rules(postgres_targets: int) -> dict[str, RuleConfig]:
+    """The pack, by name, for a configuration with this many PostgreSQL targets."""
     out: dict[str, RuleConfig] = {}
     for raw in _PACK:
         doc = dict(raw)
-        if doc["name"] == "PgStandbyMissing" and len(config.targets.postgres) < 2:
+        if doc["name"] == "PgStandbyMissing" and postgres_targets < 2:
             doc["enabled"] = False  # nothing to expect a standby from
         out[doc["name"]] = RuleConfig.model_validate(doc)
     return out
