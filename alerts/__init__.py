@@ -21,4 +21,4 @@ Shared validated config types live in :mod:`alerts.types`.
 # use monitor.config.types, whose package imports the root model: load the configuration
 # package first so that importing any alerting module starts from a complete one.
 # (Remove once the shared config types live outside the monitor.config package.)
-import monitor.config  # noqa: E402, F401
+import monitor.config  # noqa: F401
