@@ -242,3 +242,17 @@ async def test_probes_do_not_send_alerts(
     result = await team.probe()
     assert not result.ok
     assert "no_service" in result.detail
+
+
+def test_every_receiver_type_is_registered() -> None:
+    from typing import get_args
+
+    from alerts.receivers.config import ReceiverConfig
+    from alerts.receivers.registry import KINDS
+
+    (union, _) = get_args(ReceiverConfig)
+    models = get_args(union)
+    assert {KINDS[m.model_fields["type"].annotation.__args__[0]].config for m in models} == set(
+        models
+    )
+    assert set(KINDS) == {"pagerduty", "slack", "webhook", "log"}
