@@ -282,19 +282,19 @@ class Harness:
         self.receivers, self.fallback = build_receivers(config.receivers, self.client)
         self.ruleset = build_rules(config.rules, postgres_targets=len(config.targets.postgres))
         self.silences = Silences(config.silences)
-        self.store = open_state_db(config.state)
+        self.db = open_state_db(config.state)
         self.engine = AlertEngine(
             self.ruleset,
             Router(config.routes, list(config.receivers), self.fallback),
             self.silences,
             self.receivers,
-            self.store,
+            self.db,
         )
         self.delivery = Delivery(self.engine.outbox, self.receivers, self.silences, clock=clock)
 
     async def open(self) -> None:
-        await self.store.open()
-        self.engine.adopt(await self.store.load(), self.clock())
+        await self.db.open()
+        self.engine.adopt(await self.db.load(), self.clock())
 
     def view(
         self, samples: Mapping[JobKey, Sequence[Sample]], failed: frozenset[JobKey] = frozenset()
@@ -335,7 +335,7 @@ class Harness:
         return spent
 
     async def close(self) -> None:
-        await self.store.close()
+        await self.db.close()
         await self.client.aclose()
 
 

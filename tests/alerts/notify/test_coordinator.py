@@ -53,7 +53,7 @@ async def test_a_firing_alert_is_queued_for_each_routed_receiver(
     )
     await h.evaluate(view(h, 0.96))  # still firing, still queued: nothing new
     assert len(h.engine.outbox) == 2
-    stored = await h.store.load()
+    stored = await h.db.load()
     assert len(stored.outbox) == 2 and len(stored.notifications) == 2
 
 
@@ -96,7 +96,7 @@ async def test_a_blip_inside_group_wait_is_never_sent(harness: Make, tmp_path: P
     await h.evaluate(view(h, 0.1))
     assert len(h.engine.outbox) == 0  # trigger cancelled, no resolve
     assert h.engine.ledger.notifications == {}
-    assert (await h.store.load()).outbox == []
+    assert (await h.db.load()).outbox == []
 
 
 async def test_silenced_then_notified_when_the_silence_ends(harness: Make, tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ async def test_a_follower_evaluates_but_does_not_dispatch(harness: Make, tmp_pat
     await h.evaluate(view(h, 0.95))
     assert h.engine.state.instances and len(h.engine.outbox) == 0
     assert await h.engine.flush(h.clock()) is True
-    assert (await h.store.load()).instances == []
+    assert (await h.db.load()).instances == []
     h.engine.lead_in_memory()
     await h.evaluate(view(h, 0.95))
     assert len(h.engine.outbox) == 2

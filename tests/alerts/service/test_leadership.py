@@ -27,8 +27,8 @@ async def test_one_leads_the_other_follows_then_takes_over(harness: Make, tmp_pa
     )
     first, second = harness(config), harness(config)
     leads: list[str] = []
-    one = Leadership(first.store, first.engine, retry=1.0, on_lead=lambda: leads.append("one"))
-    two = Leadership(second.store, second.engine, retry=1.0, on_lead=lambda: leads.append("two"))
+    one = Leadership(first.db, first.engine, retry=1.0, on_lead=lambda: leads.append("one"))
+    two = Leadership(second.db, second.engine, retry=1.0, on_lead=lambda: leads.append("two"))
     await one.elect(first.clock())
     await two.elect(second.clock())
     assert (one.role, two.role) == ("leader", "follower")
@@ -52,7 +52,7 @@ async def test_an_unreachable_database_degrades_to_delivering_from_memory(harnes
 
     config = make_config(state={"url": f"postgresql://monitor:pw@127.0.0.1:{free_port()}/state"})
     h = harness(config)
-    leadership = Leadership(h.store, h.engine, retry=1.0)
+    leadership = Leadership(h.db, h.engine, retry=1.0)
     await leadership.elect(h.clock())
     assert leadership.role == "degraded"
     assert h.engine.leader is True
