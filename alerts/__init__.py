@@ -1,14 +1,18 @@
 """Alerting: rules evaluated over the snapshot store, durable alert state, delivery.
 
-Modules, in the order data flows through them:
+Packages and modules, in the order data flows through them:
 
 * :mod:`alerts.series` - the view of the snapshot store the rules read (with job health);
-* :mod:`alerts.rules`, :mod:`alerts.regression`, :mod:`alerts.builtin`,
-  :mod:`alerts.ruleset` - rule kinds, the built-in pack, assembling the rules in force;
+* :mod:`alerts.rules` - rule config, kinds, the regression detector, the built-in pack,
+  the rules in force (:mod:`alerts.rules.ruleset`);
 * :mod:`alerts.evaluator` - the pure evaluation step (pending, firing, resolved);
-* :mod:`alerts.engine` - dispatch (routes, silences, repeats) and write-through state;
-* :mod:`alerts.state` - SQLite/PostgreSQL stores and the leader lock;
-* :mod:`alerts.delivery`, :mod:`alerts.receivers` - the outbox workers and receivers;
-* :mod:`alerts.component` - the daemon component (``/alerts``, metrics, leadership);
-* :mod:`alerts.oneshot` - ``monitor once``/``check``/``test-alert``.
+* :mod:`alerts.routing`, :mod:`alerts.silences` - routes and silences (config beside);
+* :mod:`alerts.notify` - the notify pipeline: decision, outbox, ledger, persistence,
+  coordinator (the engine) and delivery workers;
+* :mod:`alerts.receivers` - PagerDuty, Slack, webhook, log (config and registry);
+* :mod:`alerts.statedb` - the state database (SQLite/PostgreSQL) and the leader lock;
+* :mod:`alerts.service` - the daemon component, leadership, ``/alerts`` and
+  ``/silences``, self-metrics, ``monitor once``/``check``/``test-alert``/``silence``.
+
+Shared validated config types live in :mod:`alerts.types`.
 """

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 
 from alerts.instance import AlertInstance, Clock, State, Transition
 from alerts.labels import Labels
-from alerts.regression import History, Point
-from alerts.rules import Observation, Rule
+from alerts.rules.kinds import Observation, Rule
+from alerts.rules.regression import History, Point
 from alerts.series import JobState, SeriesView
 
 EPSILON = 1e-6

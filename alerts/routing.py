@@ -12,11 +12,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.builtin import RECEIVER_BROKEN
+from pydantic import Field
+
 from alerts.labels import Matcher
-from monitor.config.alerting import Route
+from alerts.rules.builtin import RECEIVER_BROKEN
+from alerts.types import LabelMatch, LabelRegexMatch, OptionalDuration
+from monitor.kernel.config.types import Duration, Model
 
 DEFAULT_REPEAT = 4 * 3600.0
+
+
+class Route(Model):
+    """Alerts whose labels match go to ``receivers``; the first matching route wins
+    unless it says ``continue: true``. Labels include ``alertname`` and ``severity``."""
+
+    match: LabelMatch = Field(default_factory=dict)
+    match_re: LabelRegexMatch = Field(default_factory=dict)
+    receivers: tuple[str, ...] = Field(min_length=1)
+    continue_: bool = Field(default=False, alias="continue")
+    group_by: tuple[str, ...] = ()
+    """Labels that split one receiver's alerts into separate messages (default: none)."""
+    group_wait: OptionalDuration = 0.0
+    """Hold a new alert this long so that others firing just after share its message."""
+    repeat_interval: Duration | None = 4 * 3600.0
+    """Notify again while an alert keeps firing; ``null`` never repeats."""
 
 
 @dataclass(frozen=True, slots=True)

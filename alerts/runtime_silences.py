@@ -2,7 +2,7 @@
 
 Shared by the HTTP API (``/silences``) and the command line (``monitor silence``), so
 both accept the same fields and refuse bad input with the same messages. Silences live
-in the alert state store; one that has ended is kept for :data:`RETENTION` (for
+in the alert state database; one that has ended is kept for :data:`RETENTION` (for
 ``list``), then pruned when the next one is added.
 """
 
@@ -16,11 +16,11 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
-from alerts.events import iso
+from alerts.notify.events import iso
 from alerts.silences import ActiveSilence, Silences
-from alerts.state.base import StateStore
-from alerts.state.records import SilenceRow
-from monitor.config.alerting import LabelMatch, LabelRegexMatch
+from alerts.statedb.base import StateDb
+from alerts.statedb.records import SilenceRow
+from alerts.types import LabelMatch, LabelRegexMatch
 from monitor.kernel.config.types import Model
 from monitor.kernel.durations import format_duration, parse_duration
 from monitor.kernel.redact import redact
@@ -117,12 +117,12 @@ def parse_request(body: Any, now: float, created_by: str) -> SilenceRow:
     )
 
 
-async def add_silence(store: StateStore, row: SilenceRow) -> None:
+async def add_silence(store: StateDb, row: SilenceRow) -> None:
     """Store ``row``, pruning silences that ended more than :data:`RETENTION` ago."""
     await store.add_silence(row, row.created_at - RETENTION)
 
 
-async def load_into(store: StateStore, silences: Silences) -> bool:
+async def load_into(store: StateDb, silences: Silences) -> bool:
     """Re-read the runtime silences into ``silences``; True when they changed."""
     rows = await store.load_silences()
     before = [s.id for s in silences.all()], [(s.start, s.end) for s in silences.all()]

@@ -5,7 +5,7 @@ Recurring windows are evaluated in their own time zone from the wall clock, so a
 jump forward it lasts one hour of real time).
 
 Config silences come from the configuration file; runtime silences (``POST /silences``,
-``monitor silence add``) from the state store, replaced by :meth:`Silences.set_runtime`
+``monitor silence add``) from the state database, replaced by :meth:`Silences.set_runtime`
 whenever the daemon re-reads them. Both are checked the same way.
 """
 
@@ -15,14 +15,110 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, model_validator
 
 from alerts.labels import Matcher
-from alerts.state.records import SilenceRow
-from monitor.config.alerting import WEEKDAYS, Recurrence, Silence
+from alerts.statedb.records import SilenceRow
+from alerts.types import LabelMatch, LabelRegexMatch
+from monitor.kernel.config.types import Model
 
 CONFIG = "config"
 RUNTIME = "runtime"
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# ------------------------------------------------------------------ config (``silences:``)
+
+
+def _hhmm(value: str) -> str:
+    if value == "24:00":
+        return value
+    try:
+        time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected a time of day as HH:MM, got {value!r}") from None
+    return value
+
+
+TimeOfDay = Annotated[str, AfterValidator(_hhmm)]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
+
+
+class Recurrence(Model):
+    """A weekly maintenance window in local time: ``days`` at ``start``..``end``.
+
+    ``end`` earlier than ``start`` crosses midnight (the window belongs to the day it
+    starts on). Local time follows the zone's daylight-saving rules.
+    """
+
+    days: tuple[Weekday, ...] = WEEKDAYS
+    start: TimeOfDay
+    end: TimeOfDay
+    time_zone: TimeZone = "UTC"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError("start and end are the same time; the window would be empty")
+        if not self.days:
+            raise ValueError("days is empty")
+        return self
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(
+            "give the time zone, e.g. 2026-01-01T02:00:00Z or 2026-01-01T02:00:00+01:00"
+        )
+    return value
+
+
+AwareDatetime = Annotated[datetime | None, AfterValidator(_aware)]
+
+
+class Silence(Model):
+    """Mutes matching alerts between ``start`` and ``end`` and/or in a weekly window.
+
+    Silences stop triggers and repeats (checked again before every delivery attempt);
+    an alert that was already notified still gets its resolve.
+    """
+
+    match: LabelMatch = Field(default_factory=dict)
+    match_re: LabelRegexMatch = Field(default_factory=dict)
+    start: AwareDatetime = None
+    end: AwareDatetime = None
+    recurring: Recurrence | None = None
+    comment: str = ""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.end is None and self.recurring is None:
+            raise ValueError(
+                "a silence needs an `end` or a `recurring` window "
+                "(to turn a rule off for good, set `enabled: false` on it)"
+            )
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end is not after start")
+        return self
+
+
+# ------------------------------------------------------------------ silences in force
 
 
 def _minutes(text: str) -> float:
@@ -118,7 +214,7 @@ class Silences:
         self._runtime: list[ActiveSilence] = []
 
     def set_runtime(self, rows: Sequence[SilenceRow]) -> None:
-        """Replace the runtime silences with those read from the state store."""
+        """Replace the runtime silences with those read from the state database."""
         self._runtime = [ActiveSilence.of_row(row) for row in rows]
 
     def all(self) -> list[ActiveSilence]:

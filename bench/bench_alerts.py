@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from alerts.evaluator import EvalState, evaluate
 from alerts.instance import Clock
-from alerts.ruleset import build_rules
+from alerts.rules.ruleset import build_rules
 from alerts.series import ViewBuilder
 from monitor.app.config import validate
 from monitor.app.daemon import Daemon
@@ -64,7 +64,7 @@ def evaluation_bench() -> None:
         for k in range(RULES_PER_METRIC)
     ]
     config = validate({"rules": rules, "state": {"url": "sqlite:///:memory:"}}, environ={})
-    ruleset = build_rules(config)
+    ruleset = build_rules(config.rules, postgres_targets=0)
     builder = ViewBuilder()
     state = EvalState()
     timings = []

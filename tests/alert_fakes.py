@@ -22,15 +22,15 @@ from typing import Any
 
 from support import wait_for
 
-from alerts.delivery import Delivery
-from alerts.engine import AlertEngine
 from alerts.instance import Clock, JobKey
-from alerts.receivers import build_receivers, http_client
+from alerts.notify.coordinator import AlertEngine
+from alerts.notify.delivery import Delivery
+from alerts.receivers.registry import build_receivers, http_client
 from alerts.routing import Router
-from alerts.ruleset import build_rules
+from alerts.rules.ruleset import build_rules
 from alerts.series import RECEIVER_UP, SELF_TARGET, SeriesView, view_of
 from alerts.silences import Silences
-from alerts.state import open_state_store
+from alerts.statedb import open_state_db
 from monitor.app.config import Config
 from monitor.kernel.snapshot import Sample
 
@@ -279,22 +279,22 @@ class Harness:
         self.config = config
         self.clock = clock
         self.client = http_client()
-        self.receivers, self.fallback = build_receivers(config, self.client)
-        self.ruleset = build_rules(config)
+        self.receivers, self.fallback = build_receivers(config.receivers, self.client)
+        self.ruleset = build_rules(config.rules, postgres_targets=len(config.targets.postgres))
         self.silences = Silences(config.silences)
-        self.store = open_state_store(config.state)
+        self.db = open_state_db(config.state)
         self.engine = AlertEngine(
             self.ruleset,
             Router(config.routes, list(config.receivers), self.fallback),
             self.silences,
             self.receivers,
-            self.store,
+            self.db,
         )
-        self.delivery = Delivery(self.engine, self.receivers, self.silences, clock=clock)
+        self.delivery = Delivery(self.engine.outbox, self.receivers, self.silences, clock=clock)
 
     async def open(self) -> None:
-        await self.store.open()
-        self.engine.adopt(await self.store.load(), self.clock())
+        await self.db.open()
+        self.engine.adopt(await self.db.load(), self.clock())
 
     def view(
         self, samples: Mapping[JobKey, Sequence[Sample]], failed: frozenset[JobKey] = frozenset()
@@ -335,7 +335,7 @@ class Harness:
         return spent
 
     async def close(self) -> None:
-        await self.store.close()
+        await self.db.close()
         await self.client.aclose()
 
 

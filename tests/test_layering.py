@@ -96,12 +96,10 @@ def test_collectors_know_only_the_kernel() -> None:
     assert _violations("collectors", ("alerts", "monitor.app")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="alerts/ still imports the root config; moving")
 def test_alerts_know_only_the_kernel() -> None:
     assert _violations("alerts", ("collectors", "monitor.app")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="alerts/ still imports the root config; moving")
 def test_only_the_top_level_package_holds_no_code() -> None:
     """``monitor/`` itself holds only ``__version__`` and ``__main__``: everything else is
     in the kernel or the application."""
@@ -150,7 +148,5 @@ def _cycles() -> list[list[str]]:
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_circles(package: str) -> None:
-    if package == "alerts":
-        pytest.xfail("alerts.component <-> alerts.oneshot: being split")
     cycles = [c for c in _cycles() if any(m.split(".")[0] == package for m in c)]
     assert cycles == []

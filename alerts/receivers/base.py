@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from alerts.events import Event
-from monitor.config.alerting import HttpReceiverConfig
+from alerts.notify.events import Event
+from alerts.receivers.config import HttpReceiverConfig
 from monitor.kernel.redact import describe_error, redact, register_secret
 from monitor.kernel.source import CheckResult
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from alerts.events import Event, iso
+from alerts.notify.events import Event, iso
 from alerts.receivers.base import Outcome, Receiver, Result
 from monitor.kernel.source import CheckResult
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from alerts.events import Event, finite, iso
+from alerts.notify.events import Event, finite, iso
 from alerts.receivers.base import (
     HttpReceiver,
     Outcome,
@@ -36,8 +36,8 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
+from alerts.receivers.config import PagerDutyConfig as Config
 from alerts.text import truncate
-from monitor.config.alerting import PagerDutyReceiver as Config
 from monitor.kernel.source import CheckResult
 
 SUMMARY_MAX = 1024

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from alerts.events import Event, iso
+from alerts.notify.events import Event, iso
 from alerts.receivers.base import (
     HttpReceiver,
     Outcome,
@@ -36,8 +36,8 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
+from alerts.receivers.config import SlackConfig as Config
 from alerts.text import escape, truncate
-from monitor.config.alerting import SlackReceiver as Config
 from monitor.kernel.source import CheckResult
 
 FIRING_COLOR = "#D63232"

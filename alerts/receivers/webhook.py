@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from alerts.events import Event, finite, iso
+from alerts.notify.events import Event, finite, iso
 from alerts.receivers.base import (
     HttpReceiver,
     Result,
@@ -32,7 +32,7 @@ from alerts.receivers.base import (
     post,
     probe_http,
 )
-from monitor.config.alerting import WebhookReceiver as Config
+from alerts.receivers.config import WebhookConfig as Config
 from monitor.kernel.source import CheckResult
 
 

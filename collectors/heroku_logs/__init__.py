@@ -2,7 +2,7 @@
 metrics.
 
 Kept import-light on purpose (the configuration model in :mod:`.config` is imported by
-``monitor.config``). The pieces, in the order a batch meets them:
+``monitor.app.config``). The pieces, in the order a batch meets them:
 
 * :mod:`.framing`: octet-counted ``application/logplex-1`` frames;
 * :mod:`.syslog`: the RFC 5424 header Logplex writes, and classification of a line by

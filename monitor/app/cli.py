@@ -152,9 +152,10 @@ async def _once(config: Config, fmt: str, notify: bool) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if args.config_only:
-        from alerts.ruleset import build_rules
+        from alerts.rules.ruleset import build_rules
 
-        build_rules(config)  # the rule pack with its overrides (ConfigError -> exit 2)
+        # the rule pack with its overrides (ConfigError -> exit 2)
+        build_rules(config.rules, postgres_targets=len(config.targets.postgres))
         print(f"{'ok':<5} {'config':<32} valid")
         if _print_exposure(config):
             return EXIT_BAD_CONFIG
@@ -214,20 +215,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_test_alert(args: argparse.Namespace) -> int:
-    from alerts.oneshot import test_alert
+    from alerts.service.oneshot import test_alert
+    from monitor.app.plugins import alerting_section
 
     config = _load(args.config)
-    return asyncio.run(test_alert(config, args.receiver, args.severity))
+    return asyncio.run(test_alert(alerting_section(config), args.receiver, args.severity))
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from alerts import silence_cli
+    from alerts.service import silence_cli
+    from monitor.app.plugins import alerting_section
 
     config = _load(args.config)
     if args.silence_command == "add":
         return asyncio.run(
             silence_cli.add(
-                config,
+                alerting_section(config),
                 args.match,
                 args.match_re,
                 args.duration,
@@ -238,8 +241,8 @@ def cmd_silence(args: argparse.Namespace) -> int:
             )
         )
     if args.silence_command == "list":
-        return asyncio.run(silence_cli.list_silences(config, args.all))
-    return asyncio.run(silence_cli.expire(config, args.id))
+        return asyncio.run(silence_cli.list_silences(alerting_section(config), args.all))
+    return asyncio.run(silence_cli.expire(alerting_section(config), args.id))
 
 
 COMMANDS = {

@@ -14,8 +14,13 @@ from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
+from alerts.receivers.config import ReceiverConfig
+from alerts.routing import Route
+from alerts.rules.config import RuleList
+from alerts.silences import Silence
+from alerts.statedb.config import StateConfig
 from collectors.crux.config import CruxConfig
 from collectors.heroku_logs.config import LogDrainConfig
 from collectors.http_probe.config import HttpProbeTarget
@@ -27,7 +32,6 @@ from collectors.queries.config import Queries, unknown_targets
 from collectors.redis_cache.config import RedisTarget
 from collectors.rum.config import RumConfig
 from monitor.app.env_config import config_from_environment
-from monitor.config.alerting import Receiver, Route, RuleList, Silence
 from monitor.kernel.config.loading import (
     ConfigError,
     blank_to_none,
@@ -39,23 +43,6 @@ from monitor.kernel.config.types import Duration, Model
 from monitor.kernel.http import HttpConfig
 from monitor.kernel.redact import redact, register_secrets
 from monitor.kernel.remote_write.config import RemoteWriteConfig
-
-
-class StateConfig(Model):
-    """Where alert state and the delivery outbox live."""
-
-    url: str = "sqlite:///monitor-state.db"
-    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``
-    or a ``postgresql://`` URL (leader election with an advisory lock)."""
-    lock_retry: Duration = 5.0
-    """How often a daemon that is not the alerting leader tries to become it."""
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgres://", "postgresql://")):
-            raise ValueError("expected sqlite:///path or a postgresql:// URL")
-        return value
 
 
 class TargetsConfig(Model):
@@ -90,7 +77,7 @@ class Config(Model):
     remote_write: RemoteWriteConfig | None = None
     state: StateConfig = Field(default_factory=StateConfig)
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
-    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()

@@ -6,7 +6,8 @@ interval); nothing below this module knows the root configuration.
 
 from __future__ import annotations
 
-from alerts import component as alerting
+from alerts.service import component as alerting
+from alerts.service.config import AlertingConfig
 from collectors import (
     crux,
     http_probe,
@@ -44,7 +45,21 @@ def build_components(config: Config, context: Context) -> list[Component]:
     """Every enabled component: push, alerting, browser beacons."""
     return [
         *remote_write.components(config.remote_write, context),
-        *alerting.components(config, context),
+        *alerting.components(alerting_section(config), context),
         *rum.components(config.targets.rum, context),
         *log_drain.components(config.log_drain, config.state.url, context),
     ]
+
+
+def alerting_section(config: Config) -> AlertingConfig:
+    """The alerting section, gathered from the root's top-level keys (the SPEC's shape),
+    with the two facts it needs from elsewhere."""
+    return AlertingConfig(
+        receivers=config.receivers,
+        routes=config.routes,
+        silences=config.silences,
+        rules=config.rules,
+        state=config.state,
+        postgres_targets=len(config.targets.postgres),
+        http=config.http,
+    )

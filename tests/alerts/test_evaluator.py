@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import make_config
-
 from alerts.evaluator import EvalState, evaluate
 from alerts.instance import Clock, State
-from alerts.rules import Rule
-from alerts.ruleset import build_rules, compile_rule
+from alerts.rules.config import RuleConfig
+from alerts.rules.kinds import Rule
+from alerts.rules.ruleset import build_rules, compile_rule
 from alerts.series import JobState, SeriesView, view_of
-from monitor.config.alerting import RuleConfig
 from monitor.kernel.snapshot import gauge
 
 CONN = gauge("pg_connections_utilization_ratio", "ratio")
@@ -239,7 +237,7 @@ def test_for_allows_for_the_collectors_jitter() -> None:
 
 
 def test_builtin_pack_evaluates_whatever_subset_exists() -> None:
-    ruleset = build_rules(make_config())
+    ruleset = build_rules((), postgres_targets=0)
     run = Run(*ruleset.rules)
     run.step(view_of({JOB: [PG_UP(1, target="primary"), CONN(0.95, target="primary")]}))
     assert [i.rule for i in run.state.instances.values()] == [

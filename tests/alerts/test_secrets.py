@@ -10,7 +10,7 @@ from alert_fakes import Answer, FakeReceiverServer, Harness
 from conftest import make_config
 from prometheus_client import CollectorRegistry, generate_latest
 
-from alerts.metrics import AlertMetrics
+from alerts.service.metrics import AlertMetrics
 from monitor.app.config import Config
 from monitor.kernel.logging import configure_logging
 from monitor.kernel.snapshot import gauge
@@ -56,7 +56,7 @@ async def test_secrets_never_leak(
     await h.deliver()
     h.clock.advance(5)
     await h.deliver()
-    details = [row.last_error or "" for row in h.engine.outbox.values()]
+    details = [row.last_error or "" for row in h.engine.outbox.rows.values()]
     assert any("ConnectError" in d or "connect" in d.lower() for d in details), details
     assert h.engine.counters.notifications.get(("oncall", "permanent_error")) == 1
     registry = CollectorRegistry()
@@ -69,8 +69,8 @@ async def test_secrets_never_leak(
             *details,
             exposition,
             json.dumps([c.detail for c in checks]),
-            repr(list(h.engine.outbox.values())),
-            repr(list(h.engine.notifications.values())),
+            repr(list(h.engine.outbox.rows.values())),
+            repr(list(h.engine.ledger.notifications.values())),
         ]
     )
     assert "receiver refused a notification permanently" in stream.getvalue()

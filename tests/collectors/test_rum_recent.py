@@ -11,7 +11,7 @@ from conftest import make_config, run_daemon
 from support import wait_for
 from web_fakes import ORIGIN, lcp
 
-from alerts.component import AlertingComponent
+from alerts.service.component import AlertingComponent
 from collectors.rum.aggregate import bucket_bounds
 from collectors.rum.config import RumConfig
 from collectors.rum.recent import RecentHistograms, RecentSummary, quantile

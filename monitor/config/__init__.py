@@ -1,1 +1,0 @@
-"""Alerting configuration (moving beside the alerting code in alerts/)."""
