@@ -1038,10 +1038,7 @@ SERVICE = "heroku_router_service_seconds"
 
 
 def service_quantile(q: float, by: str = "app") -> str:
-    return (
-        f"histogram_quantile({q}, sum by (le, {by}) "
-        f"(rate({SERVICE}_bucket{{{HA}}}[{RATE}])))"
-    )
+    return f"histogram_quantile({q}, sum by (le, {by}) (rate({SERVICE}_bucket{{{HA}}}[{RATE}])))"
 
 
 def release_annotation() -> dict[str, Any]:
@@ -1142,8 +1139,7 @@ def heroku() -> dict[str, Any]:
             "Requests per second by status class",
             [
                 Q(
-                    f"sum by (status_class) "
-                    f"(rate(heroku_router_requests_total{{{HA}}}[{RATE}]))",
+                    f"sum by (status_class) (rate(heroku_router_requests_total{{{HA}}}[{RATE}]))",
                     "{{status_class}}",
                 )
             ],
@@ -1248,7 +1244,7 @@ def heroku() -> dict[str, Any]:
             "Crashes and restarts",
             [
                 Q(
-                    f'sum by (process) (increase(heroku_dyno_state_changes_total{{{HA}, '
+                    f"sum by (process) (increase(heroku_dyno_state_changes_total{{{HA}, "
                     f'to="crashed"}}[{RATE}]))',
                     "{{process}} crashed",
                 ),

@@ -134,9 +134,7 @@ async def test_concurrent_writers_on_a_fresh_database(state_url: str) -> None:
     await asyncio.gather(*(log.close() for log in logs))
 
 
-async def test_lost_connection_is_an_error_then_reconnects(
-    state_url: str, pg_bed: TestBed
-) -> None:
+async def test_lost_connection_is_an_error_then_reconnects(state_url: str, pg_bed: TestBed) -> None:
     log = PostgresReleaseLog(state_url)
     await log.open()
     await log.record(ReleaseEvent(APP, 1, 1.0))

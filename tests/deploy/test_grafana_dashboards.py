@@ -6,8 +6,8 @@ really exports.
 PostgreSQL primary and replica with a table, a sequence and an unused index, PgBouncer,
 Redis, Memcached, an HTTPS endpoint (probe), browser beacons, Heroku log drain bodies
 (router, runtime metrics, Heroku Postgres and Redis, releases, crashes, l2met, L10) and
-its own alerting and push. A real Prometheus scrapes it. The metric names Prometheus then holds are the
-exported set. CrUX and PageSpeed Insights need Google's APIs, so their names come
+its own alerting and push. A real Prometheus scrapes it. The metric names Prometheus
+then holds are the exported set. CrUX and PageSpeed Insights need Google's APIs, so their names come
 from the metric specs their collectors declare. Every query then runs against that
 Prometheus without error, and those over metrics the run produced return data.
 """
