@@ -75,7 +75,11 @@ class AlertingComponent(Component):
         )
         self.silence_sync = SilenceSync(self.db, self.silences, on_change=self._silences_changed)
         self.api = AlertsApi(
-            self.engine, self.silence_sync, Authenticator(section.http), lambda: self.role
+            self.engine,
+            self.silence_sync,
+            Authenticator(section.http),
+            lambda: self.role,
+            section.max_silence,
         )
         self.views = ViewBuilder()
         self._evaluate: asyncio.Event | None = None

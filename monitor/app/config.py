@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from alerts.receivers.config import ReceiverConfig
 from alerts.routing import Route
 from alerts.rules.config import RuleList
+from alerts.runtime_silences import DEFAULT_MAX_SILENCE
 from alerts.silences import Silence
 from alerts.statedb.config import StateConfig
 from collectors.crux.config import CruxConfig
@@ -81,6 +82,8 @@ class Config(Model):
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()
+    max_silence: Duration = DEFAULT_MAX_SILENCE
+    """The longest runtime silence (``POST /silences``, ``monitor silence add``)."""
     log_drain: LogDrainConfig | None = None
     queries: Queries = ()
     """Custom SQL metrics (see collectors/queries/config.py)."""

@@ -61,5 +61,6 @@ def alerting_section(config: Config) -> AlertingConfig:
         rules=config.rules,
         state=config.state,
         postgres_targets=len(config.targets.postgres),
+        max_silence=config.max_silence,
         http=config.http,
     )

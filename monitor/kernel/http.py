@@ -12,6 +12,7 @@ import binascii
 import gzip
 import hmac
 import ipaddress
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
@@ -137,6 +138,22 @@ class Authenticator:
                 return hmac.compare_digest(password, self._token)
         return False
 
+    def identity(self, request: Request) -> str:
+        """Who made an allowed request, for the log: the basic-auth user or "token",
+        and the peer address (never the credential)."""
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        who = "anonymous"
+        if scheme.lower() == "bearer":
+            who = "token"
+        elif scheme.lower() == "basic":
+            try:
+                user = base64.b64decode(credentials.strip(), validate=True).partition(b":")[0]
+                who = "basic:" + user.decode("utf-8", "replace")[:64]
+            except (binascii.Error, ValueError):
+                who = "basic"
+        peer = request.client.host if request.client else "unknown"
+        return f"{who}@{peer}"
+
     def challenge(self) -> Response:
         return Response(
             "unauthorized\n",
@@ -154,6 +171,41 @@ def forbidden_without_credentials(what: str) -> Response:
         status_code=403,
         media_type="text/plain",
     )
+
+
+async def read_json_change(
+    request: Request, auth: Authenticator, what: str, max_bytes: int = 65536
+) -> Any:
+    """The JSON body of a state-changing request, or the Response refusing it.
+
+    Refused: no credentials configured (403: nobody may change state), wrong or missing
+    credentials (401), a media type other than ``application/json`` (415: a cross-site
+    form or ``text/plain`` post is a "simple" request browsers send without asking),
+    a body over ``max_bytes`` (413) and malformed JSON (400).
+    """
+    if not auth.required:
+        return forbidden_without_credentials(what)
+    if not auth.allows(request):
+        return auth.challenge()
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        return _plain(415, f"{what} takes Content-Type: application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        return _plain(413, f"{what}: body larger than {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            return _plain(413, f"{what}: body larger than {max_bytes} bytes")
+    try:
+        return json.loads(body)
+    except ValueError:
+        return _plain(400, f"{what}: body is not valid JSON")
+
+
+def _plain(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 def wants_openmetrics(accept: str) -> bool:
