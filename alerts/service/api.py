@@ -44,7 +44,7 @@ def alerts_json(engine: AlertEngine, now: Clock | None = None) -> list[dict[str,
     for instance in engine.state.instances.values():
         labels = engine.alert_labels(instance)
         summary, description = engine.render(instance)
-        rule = engine.rules_by_name.get(instance.rule)
+        links = engine.renderer.links(instance)
         out.append(
             {
                 "rule": instance.rule,
@@ -58,8 +58,8 @@ def alerts_json(engine: AlertEngine, now: Clock | None = None) -> list[dict[str,
                 "active_at": iso(instance.active_at),
                 "fired_at": iso(instance.fired_at),
                 "silenced": engine.silences.silencing(labels, now.wall) is not None,
-                "runbook_url": rule.runbook_url if rule else None,
-                "dashboard_url": rule.dashboard_url if rule else None,
+                "runbook_url": links[0],
+                "dashboard_url": links[1],
             }
         )
     out.sort(
