@@ -65,9 +65,9 @@ def component_factories() -> list[ComponentFactory]:
     """
     from alerts import component as alerting
     from collectors import rum
-    from monitor import remote_write
+    from monitor import loop_lag, remote_write
 
-    return [remote_write.components, alerting.components, rum.components]
+    return [remote_write.components, alerting.components, rum.components, loop_lag.components]
 
 
 def build_components(context: Context) -> list[Component]:
