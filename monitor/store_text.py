@@ -20,9 +20,12 @@ keeps storing new snapshots.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
 
@@ -87,21 +90,44 @@ def escape_label(value: str) -> str:
     return value
 
 
-_Chunk = tuple[MetricSpec, str, set[tuple[str, ...]]]
+_Labelsets = set[tuple[str, ...]]
+_Chunk = tuple[MetricSpec, str, _Labelsets]
 """One family's part of one snapshot: its spec, sample lines, label value tuples."""
+_Layout = dict[str, tuple[MetricSpec, tuple[int, ...], _Labelsets]]
+"""Per family of a snapshot: its spec, the positions of its samples (duplicates left
+out), and their label value tuples."""
+
+_spec_of = operator.attrgetter("spec")
+_values_of = operator.attrgetter("label_values")
+
+
+@dataclass(slots=True)
+class _JobText:
+    """One job's last snapshot and its rendering."""
+
+    snapshot: Snapshot
+    layout: _Layout
+    lines: list[str]
+    """Each sample's line, by position in the snapshot."""
+    chunks: dict[str, _Chunk]
 
 
 class StoreText:
-    """Renders snapshots' samples in either format, rebuilding only changed snapshots."""
+    """Renders snapshots' samples in either format, rebuilding only what changed.
+
+    Per job, a new snapshot with the same series in the same order as the last one (the
+    usual case: a collector reports the same statements, tables, keys again) reuses the
+    last one's grouping into families, and the lines of the Sample objects it hands back
+    unchanged (the statements collector does so for an unchanged statement). Only the
+    changed samples are formatted; the work per unchanged sample (an identity test, a
+    list copy, the joins) runs in C, so tens of thousands of samples render in a few ms.
+    """
 
     LABEL_CACHE_LIMIT = 500_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._chunks: dict[JobKey, tuple[Snapshot, dict[str, _Chunk], dict[int, str]]] = {}
-        """Per job: its last snapshot (kept alive, so the ids below stay unique), that
-        snapshot's text per family, and each sample's line by ``id(sample)``: a collector
-        that hands back the same immutable Sample objects gets their lines for free."""
+        self._jobs: dict[JobKey, _JobText] = {}
         self._label_order: dict[MetricSpec, tuple[tuple[int, str], ...]] = {}
         self._label_text: dict[tuple[str, tuple[str, ...]], str] = {}
         self._headers: dict[tuple[MetricSpec, bool], str] = {}
@@ -112,26 +138,22 @@ class StoreText:
             return self._render(snapshots, openmetrics)
 
     def _render(self, snapshots: Sequence[Snapshot], openmetrics: bool) -> str:
-        families: dict[str, tuple[MetricSpec, list[tuple[str, set[tuple[str, ...]], Snapshot]]]]
-        families = {}
+        families: dict[str, tuple[MetricSpec, list[tuple[str, _Labelsets, Snapshot]]]] = {}
         live: set[JobKey] = set()
         for snapshot in snapshots:
             key = (snapshot.collector, snapshot.target)
             live.add(key)
-            cached = self._chunks.get(key)
-            if cached is None or cached[0] is not snapshot:
-                lines_by_id: dict[int, str] = {}
-                previous = cached[2] if cached is not None else {}
-                chunks = self._build(snapshot.samples, previous=previous, lines_by_id=lines_by_id)
-                cached = self._chunks[key] = (snapshot, chunks, lines_by_id)
-            for name, (spec, lines, labelsets) in cached[1].items():
+            job = self._jobs.get(key)
+            if job is None or job.snapshot is not snapshot:
+                job = self._jobs[key] = self._update(job, snapshot)
+            for name, (spec, lines, labelsets) in job.chunks.items():
                 entry = families.get(name)
                 if entry is None:
                     families[name] = (spec, [(lines, labelsets, snapshot)])
                 else:
                     entry[1].append((lines, labelsets, snapshot))
-        for key in [k for k in self._chunks if k not in live]:
-            del self._chunks[key]
+        for key in [k for k in self._jobs if k not in live]:
+            del self._jobs[key]
         if len(self._label_text) > self.LABEL_CACHE_LIMIT:
             self._label_text.clear()
         out: list[str] = []
@@ -140,14 +162,13 @@ class StoreText:
             if len(parts) == 1:
                 out.append(parts[0][0])
                 continue
-            seen: set[tuple[str, ...]] = set()
+            seen: _Labelsets = set()
             for lines, labelsets, snapshot in parts:
                 if seen.isdisjoint(labelsets):
                     out.append(lines)
                     seen |= labelsets
                 else:  # the same series from two snapshots: the first one wins
-                    samples = [s for s in snapshot.samples if s.spec.name == name]
-                    out.append(self._build(samples, seen)[name][1])
+                    out.append(self._unseen(snapshot.samples, name, seen))
         return "".join(out)
 
     def _header(self, spec: MetricSpec, openmetrics: bool) -> str:
@@ -157,33 +178,43 @@ class StoreText:
             self._headers[(spec, openmetrics)] = header
         return header
 
-    def _build(
-        self,
-        samples: Iterable[Sample],
-        seen: set[tuple[str, ...]] | None = None,
-        *,
-        previous: dict[int, str] | None = None,
-        lines_by_id: dict[int, str] | None = None,
-    ) -> dict[str, _Chunk]:
-        chunks: dict[str, tuple[MetricSpec, list[str], set[tuple[str, ...]]]] = {}
-        previous = previous or {}
+    def _update(self, job: _JobText | None, snapshot: Snapshot) -> _JobText:
+        samples = snapshot.samples
+        lines: list[str] | None = None
+        if job is not None and len(job.snapshot.samples) == len(samples):
+            old = job.snapshot.samples
+            # positions whose Sample object is new (C loops: map, compress)
+            fresh = map(operator.is_not, samples, old)
+            changed = list(itertools.compress(itertools.count(), fresh))
+            # the same series in the same order: the grouping holds, new values only
+            if all(_same_series(samples[i], old[i]) for i in changed):
+                layout = job.layout
+                lines = job.lines.copy()
+                for i in changed:
+                    lines[i] = self._line(samples[i])
+        if lines is None:
+            layout = _layout(list(map(_spec_of, samples)), list(map(_values_of, samples)))
+            known: dict[int, str] = {}
+            if job is not None:  # samples handed back again keep their lines
+                known = dict(zip(map(id, job.snapshot.samples), job.lines, strict=True))
+            lines = [known.get(id(sample)) or self._line(sample) for sample in samples]
+        chunks: dict[str, _Chunk] = {}
+        for name, (spec, positions, labelsets) in layout.items():
+            if len(positions) == 1:
+                text = lines[positions[0]]
+            else:
+                text = "".join(operator.itemgetter(*positions)(lines))
+            chunks[name] = (spec, text, labelsets)
+        return _JobText(snapshot, layout, lines, chunks)
+
+    def _unseen(self, samples: Iterable[Sample], name: str, seen: _Labelsets) -> str:
+        """The lines of family ``name`` whose series are not in ``seen`` (then added)."""
+        out = []
         for sample in samples:
-            spec = sample.spec
-            values = sample.label_values
-            chunk = chunks.get(spec.name)
-            if chunk is None:
-                chunk = chunks[spec.name] = (spec, [], seen if seen is not None else set())
-            if values in chunk[2]:
-                continue
-            chunk[2].add(values)
-            ident = id(sample)
-            line = previous.get(ident)
-            if line is None:
-                line = self._line(sample)
-            if lines_by_id is not None:
-                lines_by_id[ident] = line
-            chunk[1].append(line)
-        return {name: (s, "".join(lines), sets) for name, (s, lines, sets) in chunks.items()}
+            if sample.spec.name == name and sample.label_values not in seen:
+                seen.add(sample.label_values)
+                out.append(self._line(sample))
+        return "".join(out)
 
     def _line(self, sample: Sample) -> str:
         spec, values = sample.spec, sample.label_values
@@ -202,3 +233,22 @@ class StoreText:
                 sorted(((i, n) for i, n in enumerate(names)), key=lambda pair: pair[1])
             )
         return "{" + ",".join(f'{n}="{escape_label(values[i])}"' for i, n in order) + "}"
+
+
+def _same_series(new: Sample, old: Sample) -> bool:
+    return (new.spec is old.spec or new.spec == old.spec) and new.label_values == old.label_values
+
+
+def _layout(specs: list[MetricSpec], values: list[tuple[str, ...]]) -> _Layout:
+    """Groups sample positions by family in order of appearance; a duplicate series
+    (same family and label values) keeps its first sample only."""
+    grouped: dict[str, tuple[MetricSpec, list[int], _Labelsets]] = {}
+    for i, (spec, labelvalues) in enumerate(zip(specs, values, strict=True)):
+        entry = grouped.get(spec.name)
+        if entry is None:
+            entry = grouped[spec.name] = (spec, [], set())
+        if labelvalues in entry[2]:
+            continue
+        entry[2].add(labelvalues)
+        entry[1].append(i)
+    return {name: (spec, tuple(pos), sets) for name, (spec, pos, sets) in grouped.items()}
