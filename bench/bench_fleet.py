@@ -167,12 +167,15 @@ def config_for(
     }
 
 
-def run_step(config: dict[str, Any], port: int, cycles: int, tmp: Path) -> dict[str, float]:
+def run_step(
+    config: dict[str, Any], port: int, cycles: int, tmp: Path, profile: str | None = None
+) -> dict[str, float]:
     path = tmp / f"fleet-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
     targets = sum(len(v) for v in config["targets"].values())
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(path)],
+        [sys.executable, *prefix, "-m", "monitor", "run", "-c", str(path)],
         env={**os.environ, "LOG_FORMAT": "console", "LOG_LEVEL": "warning"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -209,7 +212,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="120 cycles per step")
     parser.add_argument("--clusters", type=int, default=2)
+    parser.add_argument("--profile", help="cProfile the daemon of the last step into this file")
+    parser.add_argument("--interval", type=float, default=INTERVAL, help="collection interval")
     args = parser.parse_args()
+    global INTERVAL
+    INTERVAL = args.interval
     cycles = 120 if args.full else 10
     redis_bin = shutil.which("redis-server")
     memcached_bin = shutil.which("memcached")
@@ -241,7 +248,8 @@ def main() -> None:
         for step in STEPS:
             port = free_port()
             config = config_for(step, pg, redis, memcached, site, port)
-            result = run_step(config, port, cycles, tmp)
+            profile = args.profile if step == STEPS[-1] else None
+            result = run_step(config, port, cycles, tmp, profile)
             results.append(result)
             n = result["targets"]
             print(
