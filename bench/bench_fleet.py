@@ -209,13 +209,13 @@ def run_step(
 
 
 def main() -> None:
+    global INTERVAL
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="120 cycles per step")
     parser.add_argument("--clusters", type=int, default=2)
     parser.add_argument("--profile", help="cProfile the daemon of the last step into this file")
     parser.add_argument("--interval", type=float, default=INTERVAL, help="collection interval")
     args = parser.parse_args()
-    global INTERVAL
     INTERVAL = args.interval
     cycles = 120 if args.full else 10
     redis_bin = shutil.which("redis-server")
