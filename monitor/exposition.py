@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import structlog
@@ -48,6 +49,9 @@ log = structlog.get_logger("monitor.exposition")
 CONTENT_TYPE_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 EOF_LINE = b"# EOF\n"
+RENDER_AHEAD_FOR = 600.0
+"""A format not asked for in this many seconds (a one-off curl) is no longer rendered
+ahead; Prometheus asks for its format every scrape interval."""
 
 
 def _family(spec: MetricSpec) -> Metric:
@@ -170,8 +174,9 @@ class Exposition:
             self.register(collector)
         self._store = store
         self._cache: dict[bool, tuple[tuple[int, int], bytes]] = {}
-        self._wanted: set[bool] = set()
-        """The formats scraped so far: rendered ahead after each store change."""
+        self._wanted: dict[bool, float] = {}
+        """When each format was last asked for: those asked for within
+        :data:`RENDER_AHEAD_FOR` are rendered ahead after a store change, the latest first."""
         self._lock = asyncio.Lock()
         self._prerender_task: asyncio.Task[None] | None = None
         store.on_change(self._render_soon)
@@ -192,7 +197,7 @@ class Exposition:
 
     def render(self, openmetrics: bool = False) -> bytes:
         """The exposition, built on the calling thread (``monitor once``, tests)."""
-        self._wanted.add(openmetrics)
+        self._wanted[openmetrics] = time.monotonic()
         generation = self._generation()
         body = self._cached(openmetrics, generation)
         if body is None:
@@ -207,7 +212,7 @@ class Exposition:
         the job statuses, the components' collectors), so the loop may go on storing
         snapshots meanwhile; a store change during the render is picked up next time.
         """
-        self._wanted.add(openmetrics)
+        self._wanted[openmetrics] = time.monotonic()
         body = self._cached(openmetrics, self._generation())
         if body is not None:
             return body
@@ -250,7 +255,9 @@ class Exposition:
     async def _prerender(self) -> None:
         try:
             await asyncio.sleep(0)  # one render for the changes stored in this loop pass
-            for openmetrics in sorted(self._wanted):
+            recent = time.monotonic() - RENDER_AHEAD_FOR
+            wanted = sorted(self._wanted.items(), key=lambda item: -item[1])
+            for openmetrics in [fmt for fmt, asked in wanted if asked >= recent]:
                 try:
                     await self.render_async(openmetrics)
                 except Exception:  # a failing collector fails the scrape itself

@@ -79,10 +79,10 @@ async def test_text_is_rendered_after_a_store_change_once_scraped() -> None:
     body = await exposition.render_async()
     assert builds == [False, False]
     assert b'y_lag_seconds{alpha="a",target="b",zeta="z"} 3.0' in body
-    # once OpenMetrics was asked for, both formats are rendered ahead
+    # once OpenMetrics was asked for, both formats are rendered ahead, the latest first
     await exposition.render_async(openmetrics=True)
     put(store, "one", "a", [LAG(4, "z", "a", target="a")])
     await exposition.settled()
-    assert builds[-2:] == [False, True]
+    assert builds[-2:] == [True, False]
     assert (await exposition.render_async(openmetrics=True)).endswith(b"# EOF\n")
     assert len(builds) == 5
