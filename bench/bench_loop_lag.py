@@ -99,10 +99,13 @@ def fresh_lag(port: int, previous: dict[float, float] | None = None) -> dict[flo
         time.sleep(0.2)
 
 
-async def send_beacons(port: int, seconds: float) -> tuple[int, int]:
+def payloads_for(seconds: float) -> list[bytes]:
     rng = random.Random(3)
-    total = int(RATE * seconds)
-    payloads = [request_bytes(beacon(i, rng)) for i in range(total)]
+    return [request_bytes(beacon(i, rng)) for i in range(int(RATE * seconds))]
+
+
+async def send_beacons(port: int, payloads: list[bytes]) -> tuple[int, int]:
+    total = len(payloads)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
     schedule = [start + i / RATE for i in range(total)]
@@ -118,12 +121,13 @@ async def send_beacons(port: int, seconds: float) -> tuple[int, int]:
 
 
 def phase(port: int, pid: int, seconds: float, beacons: bool) -> dict[str, Any]:
+    payloads = payloads_for(seconds) if beacons else []
     before = fresh_lag(port)
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
     sent = errors = 0
     with scraping(port) as scrapes:
         if beacons:
-            sent, errors = asyncio.run(send_beacons(port, seconds))
+            sent, errors = asyncio.run(send_beacons(port, payloads))
         else:
             time.sleep(seconds)
     elapsed = time.monotonic() - t0
