@@ -21,7 +21,7 @@ from collectors import (
 )
 from collectors.heroku_logs import component as log_drain
 from monitor.app.config import Config
-from monitor.kernel import remote_write
+from monitor.kernel import loop_lag, remote_write
 from monitor.kernel.component import Component, Context
 from monitor.kernel.source import Source
 
@@ -48,6 +48,7 @@ def build_components(config: Config, context: Context) -> list[Component]:
         *alerting.components(alerting_section(config), context),
         *rum.components(config.targets.rum, context),
         *log_drain.components(config.log_drain, config.state.url, context),
+        *loop_lag.components(context),
     ]
 
 
