@@ -117,7 +117,5 @@ def combine(results: Sequence[Result], total: int) -> Result:
     retryable = [r for r in results if r.outcome is Outcome.RETRY]
     if retryable:
         waits = [r.retry_after for r in retryable if r.retry_after is not None]
-        return Result(
-            Outcome.RETRY, summary, retryable[0].status, min(waits) if waits else None
-        )
+        return Result(Outcome.RETRY, summary, retryable[0].status, min(waits) if waits else None)
     return Result(Outcome.PERMANENT, summary, results[0].status if results else None)

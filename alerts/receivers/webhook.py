@@ -12,7 +12,8 @@
      "truncated_alerts": 0}
 
 With ``format: alertmanager`` the body is Alertmanager's webhook v4 instead (see
-:mod:`alerts.receivers.alertmanager_format`). 2xx is success; 408, 429 and 5xx are retried; other 4xx are permanent.
+:mod:`alerts.receivers.alertmanager_format`). 2xx is success; 408, 429 and 5xx are
+retried; other 4xx are permanent.
 """
 
 from __future__ import annotations
