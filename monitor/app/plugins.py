@@ -31,9 +31,11 @@ from monitor.kernel.source import Source
 
 
 def build_sources(config: Config, shard: Shard | None = None) -> list[Source]:
-    """The targets this shard watches (every configured target when not sharded), and
-    the shard's own source (``monitor_shard_*``, heartbeats)."""
+    """Every configured target, as sources for the scheduler; when sharded, only the
+    targets this shard owns, and the shard's own source (``monitor_shard_*``)."""
     shard = shard or resolve_shard(config.shard, os.environ)
+    if not shard.sharded:
+        return _all_sources(config)
     owned = select(_all_sources(config), shard)
     return [*owned, ShardSource(shard, owned, alertmanager_urls(config), config.interval)]
 
