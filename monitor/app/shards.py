@@ -62,9 +62,13 @@ def live_shards(alerts: Any, total: int) -> set[int]:
         if labels.get("monitor_shard_total") != str(total):
             continue
         index = labels.get("monitor_shard", "")
-        if isinstance(index, str) and index.isdigit() and 1 <= int(index) <= total:
+        if isinstance(index, str) and index in _names(total):
             seen.add(int(index))
     return seen
+
+
+def _names(total: int) -> set[str]:
+    return {str(i) for i in range(1, total + 1)}
 
 
 class ShardJob(CollectorJob):
@@ -98,6 +102,8 @@ class ShardJob(CollectorJob):
         if not self.heartbeats:
             return samples
         live = await self.exchange()
+        if time.time() - self.started < VALID_INTERVALS * self.interval:
+            return samples  # the others may be starting too: judge them after a grace
         live.add(self.shard.index)
         samples.extend(
             SHARD_UP(1 if i in live else 0, str(i), target=SELF)
