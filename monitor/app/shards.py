@@ -82,7 +82,7 @@ class ShardJob(CollectorJob):
         self.owned = list(owned)
         self.alertmanagers = [u.rstrip("/") for u in alertmanagers]
         self.interval = interval
-        self.timeout = max(1.0, min(10.0, interval * 0.8))
+        self.timeout = min(10.0, max(2.0, interval))
         self.started = time.time()
         self._client: httpx.AsyncClient | None = None
 
