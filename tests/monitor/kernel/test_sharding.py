@@ -120,3 +120,21 @@ def test_heartbeats_are_read_defensively() -> None:
     ]
     assert live_shards(hostile, 3) == {2}
     assert live_shards({"not": "a list"}, 3) == set()
+
+
+def test_environment_only_sharded_workers_on_heroku() -> None:
+    """On Heroku a sharded worker keeps its own state (one alerting leader per state
+    database would silence the other shards) and sends to Alertmanager."""
+    from monitor.app.env_config import config_from_environment
+
+    base = {"DYNO": "worker.2", "DATABASE_URL": "postgresql://u:p@db.example/d"}
+    single = config_from_environment(base)
+    assert single["state"]["url"] == base["DATABASE_URL"]
+    sharded = config_from_environment(
+        {**base, "MONITOR_SHARD_TOTAL": "3", "ALERTMANAGER_URLS": "http://a:9093, http://b:9093"}
+    )
+    assert "state" not in sharded
+    assert sharded["receivers"]["alertmanager"]["urls"] == ["http://a:9093", "http://b:9093"]
+    assert sharded["routes"] == [{"receivers": ["alertmanager"], "continue": True}]
+    config = validate(sharded, environ={**base, "MONITOR_SHARD_TOTAL": "3"}, expand=False)
+    assert resolve_shard(config.shard, {**base, "MONITOR_SHARD_TOTAL": "3"}) == Shard(2, 3)
