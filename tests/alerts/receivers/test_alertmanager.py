@@ -5,6 +5,7 @@ webhook stand-in that counts what arrives."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,17 @@ def messages(hook: FakeReceiverServer) -> list[WebhookMessage]:
 async def keep_firing(h: Harness, seconds: float) -> None:
     """The incident goes on for ``seconds`` of real time, re-sent as the daemon would."""
     until = time.monotonic() + seconds
+    await fire_until(h, lambda: time.monotonic() >= until, seconds + 10)
+
+
+async def fire_until(h: Harness, done: Callable[[], bool], timeout: float) -> None:
+    """Keep the alert firing (and re-sent) until ``done``."""
 
     async def tick() -> bool:
         await step(h, 0.95, RESEND)
-        return time.monotonic() >= until
+        return done()
 
-    await wait_for(tick, timeout=seconds + 10, interval=RESEND / 2)
+    await wait_for(tick, timeout=timeout, interval=RESEND / 2)
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ async def test_a_cluster_pages_once_per_incident_when_an_instance_stops_mid_inci
         try:
             await step(h, 0.95)
             assert all(len(i.alerts(filter='alertname="Hot"')) == 1 for i in (first, second))
-            await wait_for(lambda: len(webhook.requests) >= 1, timeout=20)
+            await fire_until(h, lambda: len(webhook.requests) >= 1, timeout=30)
             first.stop()
             # longer than the first post's endsAt (4 x resend): only re-sends keep it open
             await keep_firing(h, 4 * RESEND + 3)
