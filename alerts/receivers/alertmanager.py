@@ -20,6 +20,7 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -93,9 +94,9 @@ class AlertmanagerReceiver(HttpReceiver):
                 self._client, item, "GET", f"{url.rstrip('/')}/-/ready", 10.0
             )
             if isinstance(response, CheckResult):
-                problems.append(f"{url}: {response.detail}")
+                problems.append(f"{display_url(url)}: {response.detail}")
             elif response.status_code != 200:
-                problems.append(f"{url}: HTTP {response.status_code}")
+                problems.append(f"{display_url(url)}: HTTP {response.status_code}")
             else:
                 ready += 1
         total = len(self.config.urls)
@@ -103,6 +104,16 @@ class AlertmanagerReceiver(HttpReceiver):
         if problems:
             detail += "; " + "; ".join(problems)
         return CheckResult(item, ready > 0, detail)
+
+
+def display_url(url: str) -> str:
+    """The URL without any ``user:password@``, for messages."""
+    parts = urlsplit(url)
+    return urlunsplit(
+        parts._replace(
+            netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"
+        )
+    )
 
 
 def combine(results: Sequence[Result], total: int) -> Result:

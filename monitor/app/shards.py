@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from alerts.notify.events import iso
+from alerts.receivers.alertmanager import display_url
 from monitor import __version__
 from monitor.kernel.redact import describe_error
 from monitor.kernel.sharding import SELF, Shard, shard_samples
@@ -135,17 +136,17 @@ class ShardJob(CollectorJob):
                 timeout=self.timeout,
             )
             if posted.status_code != 200:
-                return f"{url}: heartbeat answered HTTP {posted.status_code}"
+                return f"{display_url(url)}: heartbeat answered HTTP {posted.status_code}"
             read = await client.get(
                 f"{url}/api/v2/alerts",
                 params={"filter": f'alertname="{HEARTBEAT}"'},
                 timeout=self.timeout,
             )
             if read.status_code != 200:
-                return f"{url}: alerts answered HTTP {read.status_code}"
+                return f"{display_url(url)}: alerts answered HTTP {read.status_code}"
             return live_shards(read.json(), self.shard.total)
         except (httpx.HTTPError, ValueError) as exc:
-            return f"{url}: {describe_error(exc)}"
+            return f"{display_url(url)}: {describe_error(exc)}"
 
     def failure_samples(self) -> Sequence[Sample]:
         return shard_samples(self.shard, self.owned)

@@ -279,3 +279,14 @@ def test_the_schema_model_rejects_the_monitor_format() -> None:
 
     with pytest.raises(ValueError):
         WebhookMessage.model_validate(build_body("hooks", [_event()], 10))
+
+
+async def test_credentials_in_an_instance_url_stay_out_of_check_output() -> None:
+    client = httpx.AsyncClient()
+    doc = {"type": "alertmanager", "urls": ["http://ops:hunter2hunter2@127.0.0.1:9"]}
+    receivers, _ = build_receivers(make_config(receivers={"am": doc}).receivers, client)
+    result = await receivers["am"].probe()
+    sent = await receivers["am"].send([_event()])
+    await client.aclose()
+    assert not result.ok and "0/1 Alertmanager instances ready" in result.detail
+    assert "hunter2" not in result.detail + sent.detail and "127.0.0.1:9" in result.detail
