@@ -187,3 +187,32 @@ def _time(text: str) -> float:
 def _post(am: Instance, labels: dict[str, str]) -> None:
     answer = httpx.post(f"{am.url}/api/v2/alerts", json=[{"labels": labels}], timeout=5)
     assert answer.status_code == 200
+
+
+async def test_monitor_check_reports_the_shard_and_its_heartbeats(
+    tmp_path: Path, webhook: FakeReceiverServer
+) -> None:
+    from monitor.app.shards import ShardSource
+
+    with alertmanager_cluster(tmp_path, webhook.url) as (am,):
+        config = shard_config(tmp_path, "http://127.0.0.1:9/", am.url, 1, 0)
+        (own,) = [s for s in build_sources(config, Shard(1, 3)) if isinstance(s, ShardSource)]
+        result = await own.check()
+        (heartbeat,) = am.alerts(filter='alertname="MonitorShardHeartbeat"')
+        await own.close()
+    assert result.ok and result.detail.startswith(f"shard 1/3: {len(own.job.owned)} targets")
+    assert result.detail.endswith("heartbeats seen from [1]")
+    assert heartbeat["labels"] == {
+        "alertname": "MonitorShardHeartbeat",
+        "monitor_shard": "1",
+        "monitor_shard_total": "3",
+    }
+    lonely = ShardSource(Shard(2, 3), [], [], 15.0)
+    alone = await lonely.check()
+    assert alone.ok and alone.warnings == (
+        "no alertmanager receiver: a dead shard's targets go unreported",
+    )
+    unreachable = ShardSource(Shard(2, 3), [], ["http://127.0.0.1:9"], 15.0)
+    down = await unreachable.check()
+    await unreachable.close()
+    assert not down.ok and "no Alertmanager answered" in down.detail
