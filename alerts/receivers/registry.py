@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 
+from alerts.receivers.alertmanager import AlertmanagerReceiver
 from alerts.receivers.base import Outcome, Receiver, Result
 from alerts.receivers.config import (
+    AlertmanagerConfig,
     LogConfig,
     PagerDutyConfig,
     ReceiverConfig,
@@ -40,6 +42,7 @@ KINDS: dict[str, ReceiverKind] = {
     "pagerduty": ReceiverKind(PagerDutyConfig, PagerDutyReceiver),
     "slack": ReceiverKind(SlackConfig, SlackReceiver),
     "webhook": ReceiverKind(WebhookConfig, WebhookReceiver),
+    "alertmanager": ReceiverKind(AlertmanagerConfig, AlertmanagerReceiver),
     "log": ReceiverKind(LogConfig, _log),
 }
 """Every receiver kind by its ``type``: its config model and how to make it."""

@@ -44,6 +44,7 @@ from monitor.kernel.config.types import Duration, Model
 from monitor.kernel.http import HttpConfig
 from monitor.kernel.redact import redact, register_secrets
 from monitor.kernel.remote_write.config import RemoteWriteConfig
+from monitor.kernel.sharding import ShardConfig, ShardError, resolve_shard
 
 
 class TargetsConfig(Model):
@@ -87,6 +88,8 @@ class Config(Model):
     log_drain: LogDrainConfig | None = None
     queries: Queries = ()
     """Custom SQL metrics (see collectors/queries/config.py)."""
+    shard: ShardConfig | None = None
+    """This daemon's part of the targets (see monitor/kernel/sharding.py)."""
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:
@@ -149,6 +152,10 @@ def validate(
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     register_secrets(config.secrets())
+    try:
+        resolve_shard(config.shard, environ)
+    except ShardError as exc:
+        raise ConfigError([f"shard: {exc}"]) from None
     return config
 
 
