@@ -1,0 +1,63 @@
+"""What the deploys plug-in needs from other sections: the drain's state, the
+PagerDuty/Slack receivers named in ``deploys.notify``, and the ``heroku_rollback``
+receiver that ``deploys.rollback`` stands for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alerts.receivers.config import (
+    HerokuRollbackConfig,
+    PagerDutyConfig,
+    ReceiverConfig,
+    SlackConfig,
+)
+from collectors.deploys.announce import ChangeTarget, change_url
+from collectors.heroku_logs.aggregate import DrainState
+from collectors.heroku_logs.component import LogDrainComponent
+from monitor.app.config import Config
+from monitor.kernel.component import Component
+
+ROLLBACK_RECEIVER = "heroku_rollback"
+
+
+def change_targets(config: Config) -> tuple[ChangeTarget, ...]:
+    out = []
+    for name in config.deploys.notify if config.deploys else ():
+        receiver = config.receivers[name]
+        if isinstance(receiver, PagerDutyConfig):
+            key = receiver.routing_key.get_secret_value()
+            out.append(ChangeTarget(name, "pagerduty", change_url(receiver.url), key))
+        elif isinstance(receiver, SlackConfig):
+            out.append(ChangeTarget(name, "slack", receiver.webhook_url.get_secret_value()))
+    return tuple(out)
+
+
+def drain_state(components: Sequence[Component]) -> DrainState | None:
+    for component in components:
+        if isinstance(component, LogDrainComponent):
+            return component.state
+    return None
+
+
+def default_app(config: Config) -> str | None:
+    return config.log_drain.default_app if config.log_drain else None
+
+
+def receivers_with_rollback(config: Config) -> dict[str, ReceiverConfig]:
+    """``receivers``, plus ``heroku_rollback`` when ``deploys.rollback.enabled``."""
+    receivers = dict(config.receivers)
+    rollback = config.deploys.rollback if config.deploys else None
+    if rollback is None or not rollback.enabled:
+        return receivers
+    name = ROLLBACK_RECEIVER
+    while name in receivers:
+        name = "_" + name
+    receivers[name] = HerokuRollbackConfig(
+        type="heroku_rollback",
+        api_key=rollback.api_key,
+        dry_run=rollback.dry_run,
+        within=rollback.within,
+        api_url=rollback.api_url,
+    )
+    return receivers
