@@ -138,7 +138,9 @@ class Replay:
         self.drain.ingestor.ingest(APP, release_body(self.now, version), self.now)
         await self.drain.flush()
 
-    async def run(self, before: Phase, after: Phase, *, version: int = 124, after_minutes: int = 40) -> None:
+    async def run(
+        self, before: Phase, after: Phase, *, version: int = 124, after_minutes: int = 40
+    ) -> None:
         """40 minutes of ``before``, the release, ``after_minutes`` of ``after``."""
         await self.minutes(40, before)
         await self.release(version)

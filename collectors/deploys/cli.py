@@ -92,7 +92,7 @@ async def report(
     try:
         async with asyncio.timeout(TIMEOUT):
             await store.open()
-            apps = [app] if app else await store.apps()
+            apps = [app] if app else await store.verdict_apps()
             found: list[StoredVerdict] = []
             for name in apps:
                 verdicts = await store.verdicts(name, 200 if wanted else 1)

@@ -39,6 +39,8 @@ SELECT app, version, verdict, decided_at, findings FROM deploy_verdicts
 WHERE app = ? ORDER BY version DESC LIMIT ?
 """
 
+VERDICT_APPS = "SELECT DISTINCT app FROM deploy_verdicts"
+
 
 @dataclass(frozen=True, slots=True)
 class StoredVerdict:
@@ -65,6 +67,8 @@ class DeployStore(ReleaseLog, Protocol):
 
     async def verdicts(self, app: str, limit: int = 20) -> list[StoredVerdict]: ...
 
+    async def verdict_apps(self) -> list[str]: ...
+
 
 class MemoryDeployStore(MemoryReleaseLog):
     def __init__(self) -> None:
@@ -77,6 +81,9 @@ class MemoryDeployStore(MemoryReleaseLog):
     async def verdicts(self, app: str, limit: int = 20) -> list[StoredVerdict]:
         mine = [v for (a, _), v in self.saved.items() if a == app]
         return sorted(mine, key=lambda v: -v.version)[:limit]
+
+    async def verdict_apps(self) -> list[str]:
+        return sorted({a for a, _ in self.saved})
 
 
 class SqliteDeployStore(SqliteReleaseLog):
@@ -96,6 +103,14 @@ class SqliteDeployStore(SqliteReleaseLog):
         result: list[StoredVerdict] = await self._call(run)
         return result
 
+    async def verdict_apps(self) -> list[str]:
+        def run(conn: Any) -> list[str]:
+            conn.execute(VERDICTS_SCHEMA)
+            return sorted(r[0] for r in conn.execute(VERDICT_APPS).fetchall())
+
+        result: list[str] = await self._call(run)
+        return result
+
 
 class PostgresDeployStore(PostgresReleaseLog):
     _ready = False
@@ -112,6 +127,10 @@ class PostgresDeployStore(PostgresReleaseLog):
     async def verdicts(self, app: str, limit: int = 20) -> list[StoredVerdict]:
         await self._schema()
         return [_decode(r) for r in await self._execute(LOAD, (app, limit))]
+
+    async def verdict_apps(self) -> list[str]:
+        await self._schema()
+        return sorted(r[0] for r in await self._execute(VERDICT_APPS))
 
 
 def open_deploy_store(state_url: str) -> DeployStore:

@@ -196,6 +196,22 @@ def panels(items: list[P]) -> list[dict[str, Any]]:
     return out
 
 
+DEPLOY_ANNOTATION: dict[str, Any] = {
+    "name": "Deploys",
+    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+    "enable": True,
+    "iconColor": "#8AB8FF",
+    # one point per release, its value the release time in ms ("series value as timestamp")
+    "expr": "max by (app, version, commit, kind) (monitor_deploy_timestamp_seconds) * 1000",
+    "step": "60s",
+    "useValueForTime": True,
+    "titleFormat": "{{app}} {{version}}",
+    "textFormat": "{{kind}} {{commit}}",
+    "tagKeys": "app,version",
+}
+"""Every dashboard draws deploy markers (``monitor_deploy_timestamp_seconds``)."""
+
+
 def dashboard(
     uid: str, title: str, variables: list[dict[str, Any]], items: list[P]
 ) -> dict[str, Any]:
@@ -212,7 +228,7 @@ def dashboard(
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "browser",
-        "annotations": {"list": []},
+        "annotations": {"list": [DEPLOY_ANNOTATION]},
         "links": [
             {
                 "title": "app-monitor",

@@ -14,8 +14,7 @@ def regressions(replay: Replay) -> list[dict[str, str]]:
 
 def verdicts(replay: Replay) -> set[tuple[str, str]]:
     return {
-        (r["version"], r["verdict"])
-        for r in named(replay.samples[-1], "monitor_release_verdict")
+        (r["version"], r["verdict"]) for r in named(replay.samples[-1], "monitor_release_verdict")
     }
 
 
