@@ -53,11 +53,13 @@ def receivers_with_rollback(config: Config) -> dict[str, ReceiverConfig]:
     name = ROLLBACK_RECEIVER
     while name in receivers:
         name = "_" + name
-    receivers[name] = HerokuRollbackConfig(
-        type="heroku_rollback",
-        api_key=rollback.api_key,
-        dry_run=rollback.dry_run,
-        within=rollback.within,
-        api_url=rollback.api_url,
+    receivers[name] = HerokuRollbackConfig.model_validate(
+        {
+            "type": "heroku_rollback",
+            "api_key": rollback.api_key,
+            "dry_run": rollback.dry_run,
+            "within": f"{rollback.within:g}s",
+            "api_url": rollback.api_url,
+        }
     )
     return receivers
