@@ -59,7 +59,8 @@ class Finding:
     n_before: int
     n_after: int
     p_value: float | None
-    """None for signals without a test (query mean time: effect and counts only)."""
+    """The test's one-sided p-value; None when the effect was too small to test, and
+    for query mean time (effect and counts only)."""
     judged: bool
     regressed: bool
 
@@ -104,12 +105,19 @@ def _latency(
         q1 = quantile(q, SERVICE_BOUNDS, list(after.service))
         p = None
         regressed = False
-        if judged and q0 is not None and q1 is not None:
+        big = (
+            judged
+            and q0 is not None
+            and q1 is not None
+            and q1 >= q0 * c.latency_ratio
+            and q1 - q0 >= c.latency_increase
+        )
+        if big:  # the test only for an effect worth paging for: most routes skip it
             if signal == "p50":
                 p = histogram_shift(before.service, after.service)
             else:
                 p = tail_shift(before.service, after.service, q)
-            regressed = q1 >= q0 * c.latency_ratio and q1 - q0 >= c.latency_increase and p < c.alpha
+            regressed = p < c.alpha
         out.append(Finding(signal, route, q0, q1, n0, n1, p, judged, regressed))
     return out
 
@@ -128,11 +136,15 @@ def _rate(
     judged = n0 >= c.min_requests and n1 >= c.min_requests
     p = None
     regressed = False
-    if judged and r0 is not None and r1 is not None:
+    if (
+        judged
+        and r0 is not None
+        and r1 is not None
+        and r1 - r0 >= c.error_ratio_increase
+        and r1 >= r0 * c.error_ratio_factor
+    ):
         p = proportion_increase(hits0, n0, hits1, n1)
-        regressed = (
-            r1 - r0 >= c.error_ratio_increase and r1 >= r0 * c.error_ratio_factor and p < c.alpha
-        )
+        regressed = p < c.alpha
     return Finding(signal, subject, r0, r1, n0, n1, p, judged, regressed)
 
 
@@ -162,9 +174,10 @@ def _gauge(
     p = None
     regressed = False
     if judged and m0 is not None and m1 is not None:
-        p = samples_shift(before, after)
         ratio = c.memory_ratio if signal == "memory" else c.vitals_ratio
-        regressed = m1 >= m0 * ratio and m1 > m0 and p < c.alpha
+        if m1 >= m0 * ratio and m1 > m0:
+            p = samples_shift(before, after)
+            regressed = p < c.alpha
     return Finding(signal, subject, m0, m1, len(before), len(after), p, judged, regressed)
 
 
