@@ -3,6 +3,7 @@ drain's release lines; one durable row per (app, version); exported and announce
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import httpx
 import pytest
 import yaml
 from alert_fakes import ROUTING_KEY, FakeReceiverServer
+from conftest import make_config, run_daemon
 from deploy_replay import APP, T0, release_body
+from heroku_drain_support import PASSWORD, body, headers
 from heroku_drain_support import component as drain_component
-from support import run_monitor
+from support import parse_exposition, run_monitor, wait_for
 
 from collectors.deploys.announce import Announcer, ChangeTarget, change_url
 from collectors.deploys.compare import Finding
@@ -263,3 +266,38 @@ def test_every_dashboard_draws_deploy_annotations() -> None:
         annotations = json.loads(path.read_text())["annotations"]["list"]
         deploy = [a for a in annotations if "monitor_deploy_timestamp_seconds" in a.get("expr", "")]
         assert deploy and deploy[0]["useValueForTime"] is True, path.name
+
+
+async def test_daemon_turns_drain_releases_and_posts_into_markers(tmp_path: Path) -> None:
+    config = make_config(
+        interval="1s",
+        http={"listen": "127.0.0.1:0", "auth_token": TOKEN},
+        state={"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        log_drain={"password": PASSWORD},
+        deploys={},
+    )
+    async with run_daemon(config) as daemon, httpx.AsyncClient(timeout=10) as http:
+        drain_headers = {
+            **headers("05"),
+            "content-type": "application/logplex-1",
+            "authorization": "Basic " + base64.b64encode(f"x:{PASSWORD}".encode()).decode(),
+        }
+        r = await http.post(f"{daemon.url}/logs/shop", content=body("05"), headers=drain_headers)
+        assert r.status_code == 204, r.text
+        r = await http.post(
+            f"{daemon.url}/deploys", json={"app": "shop", "version": "v126"}, headers=AUTH
+        )
+        assert r.status_code == 201
+
+        async def versions() -> set[str] | None:
+            r = await http.get(
+                f"{daemon.url}/metrics", headers={"authorization": f"Bearer {TOKEN}"}
+            )
+            found = {
+                dict(labels)["version"]
+                for (name, labels) in parse_exposition(r.text)
+                if name == "monitor_deploy_timestamp_seconds"
+            }
+            return found if len(found) == 4 else None
+
+        assert await wait_for(versions, timeout=15) == {"v123", "v124", "v125", "v126"}
