@@ -97,6 +97,7 @@ class DeployJob(CollectorJob):
         self.history = History(config.step, horizon)
         self.watch = ReleaseWatch(config, self.history)
         self.releases: dict[str, list[ReleaseEvent]] = {}
+        self._adopted: set[str] = set()
         self._known: set[tuple[str, int]] | None = None
         """Markers already seen; None until the first read (nothing older is announced)."""
 
@@ -134,6 +135,23 @@ class DeployJob(CollectorJob):
             seen |= self._known
         self._known = seen
         self.releases = fresh
+        for app in sorted(fresh.keys() - self._adopted):
+            await self._adopt(app)
+
+    async def _adopt(self, app: str) -> None:
+        """Once per app: the verdicts stored before a restart, so a regression keeps
+        firing (and is not overwritten as "insufficient") after one."""
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                stored = await self.store.verdicts(app, self.config.keep_releases)
+        except (ReleaseLogError, TimeoutError) as exc:
+            log.warning("cannot read stored verdicts", app=app, error=str(exc) or "timeout")
+            return
+        self.watch.adopt(
+            self.releases[app],
+            {v.version: (v.verdict, v.decided_at, list(v.findings)) for v in stored},
+        )
+        self._adopted.add(app)
 
     async def _save(self, comparison: Comparison) -> None:
         release = comparison.release

@@ -61,6 +61,21 @@ class ReleaseWatch:
             after_end = min(after_end, newer.released_at)
         return (before_start, at), (after_start, after_end)
 
+    def adopt(
+        self, releases: list[ReleaseEvent], stored: dict[int, tuple[str, float, list[Finding]]]
+    ) -> None:
+        """Verdicts decided before a restart (from the store): final, kept as they were."""
+        for i, release in enumerate(releases):
+            key = (release.app, release.version)
+            found = stored.get(release.version)
+            if found is None or key in self.comparisons:
+                continue
+            previous = releases[i + 1] if i + 1 < len(releases) else None
+            result, decided_at, findings = found
+            comparison = Comparison(release, previous)
+            self._decide(comparison, result, findings, decided_at)
+            self.comparisons[key] = comparison
+
     def evaluate(self, app: str, releases: list[ReleaseEvent], now: float) -> list[Comparison]:
         """Advance the comparisons of ``app``'s releases (newest first); returns those
         whose verdict was decided in this call."""

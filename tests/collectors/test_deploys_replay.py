@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from deploy_replay import APP, ROUTES, Phase, Replay, Traffic, named
 
+from collectors.deploys.announce import Announcer
 from collectors.deploys.cli import table
+from collectors.deploys.config import DeploysConfig
+from collectors.deploys.job import DeployJob
 
 
 def regressions(replay: Replay) -> list[dict[str, str]]:
@@ -126,3 +129,22 @@ async def test_a_newer_release_resolves_the_regression() -> None:
     assert named(replay.samples[-1], "monitor_release_regression") == []
     versions = {r["version"] for r in named(replay.samples[-1], "monitor_deploy_timestamp_seconds")}
     assert versions == {"v123", "v124", "v125"}
+
+
+async def test_a_regression_keeps_firing_across_a_restart() -> None:
+    after = Phase()
+    after.routes["/checkout"] = Traffic(median_ms=190.0)
+    replay = await replayed(Phase(), after)
+    # a new process: empty history, the same state database
+    job = DeployJob(
+        DeploysConfig(), replay.store, None, None, Announcer(()), 15.0, clock=lambda: replay.now
+    )
+    samples = list(await job.collect())
+    assert {(r["signal"], r["route"]) for r in named(samples, "monitor_release_regression")} >= {
+        ("p95", "/checkout")
+    }
+    assert {("v124", "regressed")} <= {
+        (r["version"], r["verdict"]) for r in named(samples, "monitor_release_verdict")
+    }
+    (stored,) = [v for v in await replay.store.verdicts(APP) if v.version == 124]
+    assert stored.verdict == "regressed"
