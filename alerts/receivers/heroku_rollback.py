@@ -16,8 +16,8 @@ Acts on a firing, critical ``ReleaseRegression`` only (labels from
 
 Every request carries ``Accept: application/vnd.heroku+json; version=3`` and the bearer
 API key. Every decision is logged and sent, as a ``ReleaseRollback`` message, to every
-other receiver. Transport errors and 5xx are retried (step 5 runs again first); other
-4xx are permanent.
+other receiver (to PagerDuty as a change event: news, not an incident). Transport
+errors and 5xx are retried (step 5 runs again first); other 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from urllib.parse import quote
 import httpx
 import structlog
 
-from alerts.notify.events import Event
-from alerts.receivers.base import HttpReceiver, Outcome, Receiver, Result, classify_status
+from alerts.notify.events import Event, iso
+from alerts.receivers.base import HttpReceiver, Outcome, Receiver, Result, classify_status, post
 from alerts.receivers.config import HerokuRollbackConfig as Config
+from alerts.receivers.pagerduty import PagerDutyReceiver
 from monitor.kernel.redact import describe_error, register_secret
 from monitor.kernel.source import CheckResult
 
@@ -214,7 +215,11 @@ class HerokuRollbackReceiver(HttpReceiver):
         )
         for peer in self._peers:
             try:
-                result = await peer.send([notice])
+                if isinstance(peer, PagerDutyReceiver):
+                    # a change event: a decision is news, not an incident to resolve
+                    result = await self._change_event(peer, notice)
+                else:
+                    result = await peer.send([notice])
             except Exception as exc:  # a peer's bug must not stop the others
                 log.warning("rollback decision not announced", receiver=peer.name, error=repr(exc))
                 continue
@@ -223,6 +228,22 @@ class HerokuRollbackReceiver(HttpReceiver):
                     "rollback decision not announced", receiver=peer.name, detail=result.detail
                 )
         return Result(Outcome.DELIVERED, f"{decision}: {text}")
+
+    async def _change_event(self, peer: PagerDutyReceiver, notice: Event) -> Result:
+        """PagerDuty Events API v2 ``/v2/change/enqueue`` beside the peer's events URL."""
+        url = peer.config.url.rstrip("/")
+        url = url.removesuffix("/v2/enqueue") + "/v2/change/enqueue"
+        body = {
+            "routing_key": peer.routing_key(),
+            "payload": {
+                "summary": notice.summary[:1024],
+                "timestamp": iso(notice.active_at),
+                "source": "app-monitor",
+                "custom_details": dict(notice.labels),
+            },
+        }
+        response = await post(self._client, url, json.dumps(body).encode(), peer.config.timeout)
+        return response if isinstance(response, Result) else classify_status(response)
 
     async def probe(self) -> CheckResult:
         item = f"receiver/{self.name}"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_fakes import FakeClock, FakeReceiverServer, Harness
+from alert_fakes import ROUTING_KEY, FakeClock, FakeReceiverServer, Harness
 from deploy_replay import APP, T0, Phase, Replay, Traffic
 from heroku_api_fake import ACCEPT, API_KEY, FakeHerokuApi
 from support import wait_for
@@ -219,3 +219,33 @@ def test_deploys_rollback_section_makes_the_receiver() -> None:
     assert "heroku_rollback" not in receivers_with_rollback(validate({"deploys": {}}, environ={}))
     with pytest.raises(Exception, match="api_key"):
         validate({"deploys": {"rollback": {"enabled": True, "dry_run": False}}}, environ={})
+
+
+async def test_decisions_reach_pagerduty_as_change_events() -> None:
+    pagerduty = FakeReceiverServer("webhook")
+    await pagerduty.start()
+    try:
+        config = validate(
+            {
+                "receivers": {
+                    "rb": {"type": "heroku_rollback"},
+                    "oncall": {
+                        "type": "pagerduty",
+                        "routing_key": ROUTING_KEY,
+                        "url": f"http://127.0.0.1:{pagerduty.port}/v2/enqueue",
+                    },
+                }
+            },
+            environ={},
+        )
+        receivers, _ = build_receivers(config.receivers, http_client())
+        result = await receivers["rb"].send([regression()])
+        assert result.detail == "dry-run: would roll shop back from v124 to v123"
+        (sent,) = pagerduty.requests
+        assert sent.path == "/v2/change/enqueue"
+        body = sent.json()
+        assert body["routing_key"] == ROUTING_KEY and "event_action" not in body
+        assert body["payload"]["summary"].startswith("Rollback of shop v124: dry-run")
+        assert body["payload"]["custom_details"]["decision"] == "dry-run"
+    finally:
+        await pagerduty.stop()
