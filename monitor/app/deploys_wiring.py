@@ -12,6 +12,7 @@ from alerts.receivers.config import (
     ReceiverConfig,
     SlackConfig,
 )
+from alerts.routing import Route
 from collectors.deploys.announce import ChangeTarget, change_url
 from collectors.heroku_logs.aggregate import DrainState
 from collectors.heroku_logs.component import LogDrainComponent
@@ -44,15 +45,35 @@ def default_app(config: Config) -> str | None:
     return config.log_drain.default_app if config.log_drain else None
 
 
+def _rollback_name(config: Config) -> str | None:
+    rollback = config.deploys.rollback if config.deploys else None
+    if rollback is None or not rollback.enabled:
+        return None
+    name = ROLLBACK_RECEIVER
+    while name in config.receivers:
+        name = "_" + name
+    return name
+
+
+def routes_with_rollback(config: Config) -> tuple[Route, ...]:
+    """``routes``, with ``ReleaseRegression`` also sent to the rollback receiver made by
+    ``deploys.rollback`` (without routes, every receiver gets every alert anyway)."""
+    name = _rollback_name(config)
+    if name is None or not config.routes:
+        return config.routes
+    first = Route.model_validate(
+        {"match": {"alertname": "ReleaseRegression"}, "receivers": [name], "continue": True}
+    )
+    return (first, *config.routes)
+
+
 def receivers_with_rollback(config: Config) -> dict[str, ReceiverConfig]:
     """``receivers``, plus ``heroku_rollback`` when ``deploys.rollback.enabled``."""
     receivers = dict(config.receivers)
     rollback = config.deploys.rollback if config.deploys else None
-    if rollback is None or not rollback.enabled:
+    name = _rollback_name(config)
+    if rollback is None or name is None:
         return receivers
-    name = ROLLBACK_RECEIVER
-    while name in receivers:
-        name = "_" + name
     receivers[name] = HerokuRollbackConfig.model_validate(
         {
             "type": "heroku_rollback",

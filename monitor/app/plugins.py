@@ -67,7 +67,7 @@ def alerting_section(config: Config) -> AlertingConfig:
     with the two facts it needs from elsewhere."""
     return AlertingConfig(
         receivers=deploys_wiring.receivers_with_rollback(config),
-        routes=config.routes,
+        routes=deploys_wiring.routes_with_rollback(config),
         silences=config.silences,
         rules=config.rules,
         state=config.state,

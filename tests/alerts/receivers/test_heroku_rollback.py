@@ -249,3 +249,26 @@ async def test_decisions_reach_pagerduty_as_change_events() -> None:
         assert body["payload"]["custom_details"]["decision"] == "dry-run"
     finally:
         await pagerduty.stop()
+
+
+def test_deploys_rollback_joins_configured_routes() -> None:
+    from alerts.routing import Router
+    from monitor.app.plugins import alerting_section
+
+    config = validate(
+        {
+            "receivers": {"team": {"type": "log"}},
+            "routes": [{"match": {"severity": "critical"}, "receivers": ["team"]}],
+            "deploys": {"rollback": {"enabled": True}},
+        },
+        environ={},
+    )
+    section = alerting_section(config)
+    router = Router(section.routes, list(section.receivers), "team")
+    regression = {"alertname": "ReleaseRegression", "severity": "critical"}
+    assert {t.receiver for t in router.route(regression)} == {"heroku_rollback", "team"}
+    other = {"alertname": "PgDown", "severity": "critical"}
+    assert {t.receiver for t in router.route(other)} == {"team"}
+    # without routes, nothing is added: every receiver gets every alert
+    bare = validate({"deploys": {"rollback": {"enabled": True}}}, environ={})
+    assert alerting_section(bare).routes == ()
