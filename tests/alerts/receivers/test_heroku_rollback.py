@@ -272,3 +272,24 @@ def test_deploys_rollback_joins_configured_routes() -> None:
     # without routes, nothing is added: every receiver gets every alert
     bare = validate({"deploys": {"rollback": {"enabled": True}}}, environ={})
     assert alerting_section(bare).routes == ()
+
+
+async def test_no_change_and_little_traffic_never_page(
+    tmp_path: Path, heroku: FakeHerokuApi, slack: FakeReceiverServer
+) -> None:
+    quiet = {r: Traffic(per_minute=2) for r in Phase().routes}
+    slow_but_quiet = {r: Traffic(per_minute=2, median_ms=400.0, errors=0.3) for r in quiet}
+    cases = [(Phase(), Phase()), (Phase(routes=quiet), Phase(routes=slow_but_quiet))]
+    rollback = {"api_key": API_KEY, "dry_run": False, "api_url": heroku.url}
+    for i, (before, after) in enumerate(cases):
+        replay = Replay(seed=i)
+        await replay.start()
+        try:
+            await replay.run(before, after, after_minutes=40)
+        finally:
+            await replay.stop()
+        case_dir = tmp_path / str(i)
+        case_dir.mkdir()
+        harness = await through_the_pipeline(case_dir, replay.samples, rollback, slack)
+        await harness.close()
+    assert slack.requests == [] and heroku.calls == []
