@@ -37,14 +37,20 @@ APP = "shop"
 T0 = 1_796_000_000.0
 
 
-def synthetic_history(config: DeploysConfig, routes: int, queries: int) -> tuple[History, float]:
-    """Points every step over settle + 2 windows; returns the history and release time."""
+def synthetic_history(
+    config: DeploysConfig, routes: int, queries: int, shift: int = 0
+) -> tuple[History, float]:
+    """Points every step over settle + 2 windows; returns the history and release time.
+    ``shift`` moves every request after the release that many buckets up (and queries
+    and gauges up too), so that every test runs."""
     rng = random.Random(1)
     history = History(config.step, 2 * config.window + config.settle + 4 * config.step)
     steps = int((2 * config.window + config.settle) / config.step) + 2
     totals = {f"/r{i}": [0, 0, [0] * BUCKETS] for i in range(routes)}
     qtotals = {f"primary/shop/{i}": [0.0, 0.0] for i in range(queries)}
+    released = T0 + config.window + config.step
     for s in range(steps):
+        up = shift if T0 + s * config.step > released else 0
         route_counts = {}
         for name, acc in totals.items():
             n = rng.randint(20, 60)
@@ -52,13 +58,14 @@ def synthetic_history(config: DeploysConfig, routes: int, queries: int) -> tuple
             acc[1] += rng.randint(0, 1)
             buckets = acc[2]
             for _ in range(6):
-                buckets[rng.randint(2, 7)] += n // 6
+                buckets[min(rng.randint(2, 7) + up, BUCKETS - 1)] += n // 6
             route_counts[(APP, name)] = RouteCounts(acc[0], acc[1], tuple(buckets))
         for acc_q in qtotals.values():
             acc_q[0] += 100
-            acc_q[1] += 100 * rng.uniform(0.001, 0.003)
-        gauges = {("memory", APP, f"web.{i}"): rng.uniform(3e8, 3.2e8) for i in range(4)}
-        gauges.update({("lcp_p75", "", f"/r{i}"): rng.uniform(1.8, 2.2) for i in range(20)})
+            acc_q[1] += 100 * rng.uniform(0.001, 0.003) * (10 if up else 1)
+        grow = 2.0 if up else 1.0
+        gauges = {("memory", APP, f"web.{i}"): rng.uniform(3e8, 3.2e8) * grow for i in range(4)}
+        gauges.update({("lcp_p75", "", f"/r{i}"): rng.uniform(1.8, 2.2) * grow for i in range(20)})
         history.add(
             Point(
                 T0 + s * config.step,
@@ -68,12 +75,20 @@ def synthetic_history(config: DeploysConfig, routes: int, queries: int) -> tuple
                 gauges,
             )
         )
-    return history, T0 + config.window + config.step
+    return history, released
 
 
 def bench_compare(rounds: int) -> None:
+    for shift, what in (
+        (0, "nothing moved (effects too small to test)"),
+        (2, "everything regressed (every test runs)"),
+    ):
+        compare_once(rounds, shift, what)
+
+
+def compare_once(rounds: int, shift: int, what: str) -> None:
     config = DeploysConfig()
-    history, released = synthetic_history(config, 200, 100)
+    history, released = synthetic_history(config, 200, 100, shift)
     release = ReleaseEvent(APP, 124, released)
     b0, b1 = released - config.window, released
     a0, a1 = released + config.settle, released + config.settle + config.window
@@ -91,12 +106,13 @@ def bench_compare(rounds: int) -> None:
         judge.append((end - middle) * 1000)
     e, j = statistics.median(extract), statistics.median(judge)
     total = e + j
+    regressed = sum(f.regressed for f in findings)
     print(
-        f"compare: 200 routes, 100 queries, 24 gauges, {config.window / 60:.0f} m windows, "
-        f"median of {rounds} rounds"
+        f"compare, {what}: 200 routes, 100 queries, 24 gauges, "
+        f"{config.window / 60:.0f} m windows, median of {rounds} rounds"
     )
     print(f"  window extraction {e:7.2f} ms")
-    print(f"  tests and effects {j:7.2f} ms   ({len(findings)} findings)")
+    print(f"  tests and effects {j:7.2f} ms   ({len(findings)} findings, {regressed} regressed)")
     print(f"  total per release {total:7.2f} ms   target 100 ms, ratio {total / 100:.2f}")
 
 

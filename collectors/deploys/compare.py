@@ -5,7 +5,9 @@ only with enough data on both sides, and *regressed* only when three things hold
 once: the effect is at least the configured ratio, at least the configured absolute
 increase, and a one-sided test puts the chance of a shift that large under ``alpha``.
 So a quiet route (few requests), a noisy hour (large spread, small effect) or a tiny
-absolute change (2 ms -> 4 ms) never pages.
+absolute change (2 ms -> 4 ms) never pages. Router signals must moreover have moved step
+by step (each minute's p50, p95 or 5xx ratio, after against before): requests are not
+independent (bursts, a slow minute), and one bad minute is not a release regression.
 
 Signals: ``p50`` and ``p95`` (router service time per route), ``5xx`` (ratio per route),
 ``h12`` (rate per app), ``query`` (pg_stat_statements mean time), ``lcp_p75`` and
@@ -15,6 +17,7 @@ Signals: ``p50`` and ``p95`` (router service time per route), ``5xx`` (ratio per
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collectors.deploys.config import DeploysConfig
@@ -23,6 +26,7 @@ from collectors.deploys.stats import (
     histogram_shift,
     proportion_increase,
     samples_shift,
+    tail_bucket,
     tail_shift,
 )
 from collectors.heroku_logs.histogram import SERVICE_BOUNDS, quantile
@@ -94,8 +98,55 @@ def show(value: float | None, signal: str) -> str:
     return f"{value / (1024 * 1024):.0f} MiB"
 
 
+StepValue = Callable[[RouteCounts, RouteCounts], float | None]
+"""A step's value from the route's totals at its start and end."""
+
+
+def _steps_moved(
+    before: Window, after: Window, key: tuple[str, str], value: StepValue, c: DeploysConfig
+) -> bool:
+    """Whether the per-step values moved up too (Mann-Whitney U over the steps with
+    ``min_step_requests``), not just the pooled requests."""
+
+    def values(window: Window) -> list[float]:
+        out = []
+        for start, end in window.route_pairs(key):
+            if end.requests - start.requests >= c.min_step_requests:
+                v = value(start, end)
+                if v is not None:
+                    out.append(v)
+        return out
+
+    v0, v1 = values(before), values(after)
+    if len(v0) < c.min_points or len(v1) < c.min_points:
+        return False
+    return samples_shift(v0, v1) < c.step_alpha
+
+
+def _share_above(bucket: int) -> StepValue:
+    """A step's share of requests slower than ``bucket`` (the bucket of the earlier
+    quantile): cheaper than the step's own quantile, and what moves when it moves."""
+
+    def value(start: RouteCounts, end: RouteCounts) -> float | None:
+        timed = sum(end.service) - sum(start.service)
+        if timed <= 0:
+            return None
+        return (sum(end.service[bucket + 1 :]) - sum(start.service[bucket + 1 :])) / timed
+
+    return value
+
+
+def _step_error_ratio(start: RouteCounts, end: RouteCounts) -> float | None:
+    requests = end.requests - start.requests
+    return (end.errors - start.errors) / requests if requests > 0 else None
+
+
 def _latency(
-    route: str, before: RouteCounts, after: RouteCounts, c: DeploysConfig
+    route: str,
+    before: RouteCounts,
+    after: RouteCounts,
+    c: DeploysConfig,
+    steps: Callable[[StepValue], bool],
 ) -> list[Finding]:
     n0, n1 = sum(before.service), sum(after.service)
     judged = n0 >= c.min_requests and n1 >= c.min_requests
@@ -117,7 +168,7 @@ def _latency(
                 p = histogram_shift(before.service, after.service)
             else:
                 p = tail_shift(before.service, after.service, q)
-            regressed = p < c.alpha
+            regressed = p < c.alpha and steps(_share_above(tail_bucket(before.service, q)))
         out.append(Finding(signal, route, q0, q1, n0, n1, p, judged, regressed))
     return out
 
@@ -130,6 +181,7 @@ def _rate(
     hits1: int,
     n1: int,
     c: DeploysConfig,
+    steps: Callable[[], bool] = lambda: True,
 ) -> Finding:
     r0 = hits0 / n0 if n0 else None
     r1 = hits1 / n1 if n1 else None
@@ -144,7 +196,7 @@ def _rate(
         and r1 >= r0 * c.error_ratio_factor
     ):
         p = proportion_increase(hits0, n0, hits1, n1)
-        regressed = p < c.alpha
+        regressed = p < c.alpha and steps()
     return Finding(signal, subject, r0, r1, n0, n1, p, judged, regressed)
 
 
@@ -181,6 +233,25 @@ def _gauge(
     return Finding(signal, subject, m0, m1, len(before), len(after), p, judged, regressed)
 
 
+def _route(
+    app: str,
+    route: str,
+    b: RouteCounts,
+    a: RouteCounts,
+    before: Window,
+    after: Window,
+    c: DeploysConfig,
+) -> list[Finding]:
+    def moved(value: StepValue) -> bool:
+        return _steps_moved(before, after, (app, route), value, c)
+
+    def errors_moved() -> bool:
+        return moved(_step_error_ratio)
+
+    five = _rate("5xx", route, b.errors, b.requests, a.errors, a.requests, c, errors_moved)
+    return [*_latency(route, b, a, c, moved), five]
+
+
 def compare(app: str, before: Window, after: Window, c: DeploysConfig) -> list[Finding]:
     """Every finding of ``app``: per route, then per app, query and gauge."""
     out: list[Finding] = []
@@ -198,8 +269,7 @@ def compare(app: str, before: Window, after: Window, c: DeploysConfig) -> list[F
     for route in sorted(sorted(routes), key=busy, reverse=True)[: c.max_routes]:
         b = before.routes.get((app, route), empty)
         a = after.routes.get((app, route), empty)
-        out.extend(_latency(route, b, a, c))
-        out.append(_rate("5xx", route, b.errors, b.requests, a.errors, a.requests, c))
+        out.extend(_route(app, route, b, a, before, after, c))
     h0, n0 = before.h12.get(app, (0, 0))
     h1, n1 = after.h12.get(app, (0, 0))
     if n0 or n1:

@@ -44,6 +44,12 @@ class DeploysConfig(Model):
     """Spacing of the stored history points (the comparison's time resolution)."""
     alpha: float = Field(default=0.001, gt=0.0, lt=0.5)
     """One-sided significance level of every test (strict: there are many routes)."""
+    step_alpha: float = Field(default=0.001, gt=0.0, lt=0.5)
+    """A router signal must also have moved step by step: its per-step values (p50, p95,
+    5xx ratio of each minute) after against before, at this level. Guards against one
+    burst or correlated requests passing for a shift of the whole window."""
+    min_step_requests: int = Field(default=5, ge=1)
+    """Requests a step needs to count in the per-step test."""
     min_requests: int = Field(default=200, ge=1)
     """Requests a route needs in each window before its latency or 5xx ratio is judged."""
     latency_ratio: float = Field(default=1.5, gt=1.0)

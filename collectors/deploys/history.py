@@ -64,6 +64,29 @@ class Window:
     h12: dict[str, tuple[int, int]] = field(default_factory=dict)
     queries: dict[str, tuple[float, float]] = field(default_factory=dict)
     gauges: dict[GaugeKey, list[float]] = field(default_factory=dict)
+    points: list[Point] = field(default_factory=list)
+    """The history points from ``start`` to ``end``, for per-step views."""
+    _pairs: dict[tuple[str, str], list[tuple[RouteCounts, RouteCounts]]] = field(
+        default_factory=dict
+    )
+
+    def route_pairs(self, key: tuple[str, str]) -> list[tuple[RouteCounts, RouteCounts]]:
+        """One route's totals at consecutive history points, (earlier, later): a step's
+        requests are their difference. Within one process the drain's totals only grow
+        (a restart empties the history too)."""
+        cached = self._pairs.get(key)
+        if cached is None:
+            cached = []
+            previous: RouteCounts | None = None
+            for point in self.points:
+                now = point.routes.get(key)
+                if now is None:
+                    continue
+                if previous is not None and now.requests >= previous.requests:
+                    cached.append((previous, now))
+                previous = now
+            self._pairs[key] = cached
+        return cached
 
 
 def drain_signals(
@@ -178,6 +201,8 @@ class History:
             if calls >= then_q[0] and seconds >= then_q[1]:
                 out.queries[query] = (calls - then_q[0], seconds - then_q[1])
         for point in self.points:
+            if first.wall <= point.wall <= last.wall:
+                out.points.append(point)
             if first.wall < point.wall <= last.wall:
                 for gauge_key, value in point.gauges.items():
                     out.gauges.setdefault(gauge_key, []).append(value)

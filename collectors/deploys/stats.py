@@ -87,17 +87,19 @@ def samples_shift(before: Sequence[float], after: Sequence[float]) -> float:
     merged = sorted([(v, 0) for v in before] + [(v, 1) for v in after])
     rank_sum_after = 0.0
     ties = 0.0
-    i = 0
     total = len(merged)
+    i = 0
     while i < total:
+        value = merged[i][0]
         j = i
-        while j + 1 < total and merged[j + 1][0] == merged[i][0]:
+        ones = 0
+        while j < total and merged[j][0] == value:
+            ones += merged[j][1]
             j += 1
-        rank = (i + j) / 2.0 + 1.0
-        t = j - i + 1
+        t = j - i
+        rank_sum_after += (i + j + 1) / 2.0 * ones  # mean rank of positions i+1 .. j
         ties += t * t * t - t
-        rank_sum_after += rank * sum(1 for k in range(i, j + 1) if merged[k][1] == 1)
-        i = j + 1
+        i = j
     u = rank_sum_after - n1 * (n1 + 1) / 2.0
     mean = n0 * n1 / 2.0
     variance = n0 * n1 / 12.0 * ((total + 1) - ties / (total * (total - 1) or 1))
