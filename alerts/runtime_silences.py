@@ -81,8 +81,17 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {message}"
 
 
-def parse_request(body: Any, now: float, created_by: str) -> SilenceRow:
-    """A new silence from a request body (a JSON object); raises :class:`SilenceError`."""
+DEFAULT_MAX_SILENCE = 7 * 86400.0
+"""The longest runtime silence by default (``max_silence`` in the configuration)."""
+
+
+def parse_request(
+    body: Any, now: float, created_by: str, max_silence: float = DEFAULT_MAX_SILENCE
+) -> SilenceRow:
+    """A new silence from a request body (a JSON object); raises :class:`SilenceError`.
+
+    A silence may not last longer than ``max_silence``: a forgotten (or hostile)
+    "30d" would otherwise mute the pager for a month."""
     if not isinstance(body, dict):
         raise SilenceError("body: expected a JSON object")
     try:
@@ -105,6 +114,11 @@ def parse_request(body: Any, now: float, created_by: str) -> SilenceRow:
         raise SilenceError("ends_at: is not after starts_at")
     if ends_at <= now:
         raise SilenceError("ends_at: is in the past")
+    if ends_at - max(starts_at, now) > max_silence:
+        raise SilenceError(
+            f"a silence may last at most {format_duration(max_silence)} (max_silence); "
+            "for longer, disable the rule in the configuration"
+        )
     return SilenceRow(
         id=uuid.uuid4().hex[:12],
         matchers=json.dumps(_aliased(request.matchers, "matchers"), sort_keys=True),

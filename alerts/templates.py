@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from jinja2 import ChainableUndefined, Template
@@ -152,6 +153,31 @@ def _warn_once(source: str, error: str) -> None:
         return
     _warned.add(source)
     log.warning("alert template failed; using the fallback text", template=source, error=error)
+
+
+def is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text
+
+
+def render_link(source: str | None, ctx: Mapping[str, Any]) -> str | None:
+    """A ``runbook_url``/``dashboard_url`` template rendered with the alert's labels;
+    None (and a warning, once) when the result is not an http(s) URL: a receiver never
+    gets a broken link. Use ``{{ labels.target | urlencode }}`` in a query string."""
+    if not source:
+        return None
+    try:
+        text = compile_template(source).render(ctx).strip()
+    except Exception as exc:
+        _warn_once(source, f"{type(exc).__name__}: {exc}")
+        return None
+    if not is_http_url(text):
+        _warn_once(source, f"renders to {text[:80]!r}, not an http(s) URL")
+        return None
+    return text
 
 
 def check(source: str, ctx: Mapping[str, Any]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -70,4 +71,28 @@ def _template(value: str) -> str:
 
 
 Template = Annotated[str, AfterValidator(_template)]
+
+
+class _AnyLabel(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "x"
+
+
+def _link_template(value: str) -> str:
+    """A URL template must parse and, with every label set, render to an http(s) URL."""
+    _template(value)
+    try:
+        text = _TEMPLATE_CHECK.from_string(value).render(
+            labels=_AnyLabel(), value=1.0, threshold=1.0, rule="Rule", severity="warning"
+        )
+    except Exception as exc:
+        raise ValueError(f"cannot render: {type(exc).__name__}: {exc}") from None
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"renders to {text.strip()[:80]!r}, not an http:// or https:// URL")
+    return value
+
+
+LinkTemplate = Annotated[str, AfterValidator(_link_template)]
+"""A URL template (``runbook_url``, ``dashboard_url``) rendered with the alert's labels."""
 """A Jinja2 template, rendered in a sandbox with ``labels``, ``value``, ``threshold``."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the servers the integration tests run for real: PostgreSQL (server binaries and
-# pg_stat_statements), PgBouncer, Redis, Memcached (with SASL), Prometheus (promtool) and
+# pg_stat_statements), PgBouncer, Redis, Memcached (with SASL), Prometheus (promtool), Alertmanager and
 # prometheus-postgres-exporter (benchmarks), Chromium and npm (the browser beacon test). Only what is missing is installed; needs root
 # (or sudo). Without either it lists what is missing and the tests that need it skip.
 set -euo pipefail
@@ -15,6 +15,7 @@ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need+=(pgb
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need+=(memcached)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 [ -x /usr/bin/prometheus-postgres-exporter ] || need+=(prometheus-postgres-exporter)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # the beacon test in a real browser: headless Chromium and npm (for the web-vitals package)

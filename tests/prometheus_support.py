@@ -369,10 +369,15 @@ def grafana_to_promql(expr: str) -> str:
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
-    """(where, PromQL) for every panel target and query variable of every dashboard."""
+    """(where, PromQL) for every panel target, query variable and annotation query of
+    every dashboard."""
     out: list[tuple[str, str]] = []
     for path in sorted(DASHBOARDS.glob("*.json")):
         board = json.loads(path.read_text())
+        for annotation in board["annotations"]["list"]:
+            if "expr" in annotation:
+                where = f"{path.name} annotation {annotation['name']!r}"
+                out.append((where, grafana_to_promql(annotation["expr"])))
         for var in board["templating"]["list"]:
             if var["type"] == "query":
                 query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]

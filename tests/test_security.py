@@ -9,6 +9,8 @@ percent-encoded form and each of its halves.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import signal
 import sys
@@ -18,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import yaml
+from conftest import make_config, run_daemon
 from support import free_port, run_monitor, wait_for
 
 # every character that breaks a URL's userinfo when not percent-encoded
@@ -267,3 +270,73 @@ async def test_a_heroku_web_dyno_refuses_to_start_without_credentials(tmp_path: 
             proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == 0
+
+
+SILENCE_ALL = {"matchers_re": {"alertname": ".*"}, "duration": "30d", "comment": "x"}
+SILENCE_OK = {"matchers": {"alertname": "PgDown"}, "duration": "2h", "comment": "deploy"}
+
+
+async def test_nothing_changes_state_without_credentials() -> None:
+    """The outsider's POST from the issue: with no credentials configured nobody can
+    silence anything, and the answer says how to enable it."""
+    async with run_daemon(make_config()) as daemon, httpx.AsyncClient(timeout=5) as client:
+        url = daemon.url
+        for method, path in (("POST", "/silences"), ("DELETE", "/silences/abc")):
+            r = await client.request(method, url + path, json=SILENCE_ALL)
+            assert r.status_code == 403, (method, path, r.text)
+            assert "METRICS_AUTH_TOKEN" in r.text
+        assert (await client.get(url + "/healthz/detail")).status_code == 403
+        # reading stays possible (loopback here; a public address is warned about)
+        assert (await client.get(url + "/metrics")).status_code == 200
+        assert (await client.get(url + "/alerts")).status_code == 200
+        assert (await client.get(url + "/silences")).json()["silences"] == []
+
+
+async def test_every_route_refuses_missing_wrong_and_cross_site_credentials() -> None:
+    token = "s3cret-t0ken-value"
+    config = make_config(
+        http={
+            "listen": "127.0.0.1:0",
+            "auth_token": token,
+            "username": "ops",
+            "password": "pw-ops1",
+        }
+    )
+    good = {"Authorization": f"Bearer {token}"}
+    basic = {"Authorization": "Basic " + base64.b64encode(b"ops:pw-ops1").decode()}
+    async with run_daemon(config) as daemon, httpx.AsyncClient(timeout=5) as client:
+        url = daemon.url
+        routes = [
+            ("GET", "/metrics"),
+            ("GET", "/alerts"),
+            ("GET", "/silences"),
+            ("POST", "/silences"),
+            ("DELETE", "/silences/abc"),
+            ("GET", "/healthz/detail"),
+        ]
+        for method, path in routes:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic !!"}):
+                r = await client.request(method, url + path, headers=headers, json=SILENCE_OK)
+                assert r.status_code == 401, (method, path, headers, r.status_code)
+        # a cross-site form post carries the browser's cached basic credentials, but it
+        # can only be a "simple" request: text/plain, form-urlencoded or multipart
+        for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+            r = await client.post(
+                url + "/silences",
+                content=json.dumps(SILENCE_OK),
+                headers={**basic, "content-type": media, "origin": "https://evil.example"},
+            )
+            assert r.status_code == 415, (media, r.text)
+        json_type = {**good, "content-type": "application/json"}
+        r = await client.post(url + "/silences", content=b"x" * 70_000, headers=json_type)
+        assert r.status_code == 413
+        r = await client.post(url + "/silences", content=b'{"matchers": ', headers=json_type)
+        assert r.status_code == 400
+        r = await client.post(url + "/silences", json=SILENCE_ALL, headers=good)
+        assert r.status_code == 400 and "at most 7d" in r.json()["error"]
+        assert (await client.get(url + "/silences", headers=good)).json()["silences"] == []
+        # the legitimate request works, and says who made it
+        r = await client.post(url + "/silences", json=SILENCE_OK, headers=basic)
+        assert r.status_code == 201, r.text
+        assert r.json()["created_by"] == "basic:ops@127.0.0.1"
+        assert token not in r.text

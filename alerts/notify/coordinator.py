@@ -19,6 +19,7 @@ incident open).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -131,8 +132,11 @@ class AlertEngine:
             if receiver is None:
                 continue
             told = self.ledger.get(instance.key, target.receiver)
+            repeat_interval = target.repeat_interval
+            if receiver.resend_interval is not None:
+                repeat_interval = min(repeat_interval or math.inf, receiver.resend_interval)
             reason = decide_firing(
-                told, silenced=silenced, repeat_interval=target.repeat_interval, now=now.wall
+                told, silenced=silenced, repeat_interval=repeat_interval, now=now.wall
             )
             if reason is Reason.SILENCED:
                 self.ledger.put(

@@ -33,6 +33,17 @@ class Renderer:
         ctx = rule.context(instance, self.labels(instance))
         return templates.render(rule.summary, ctx), templates.render(rule.description, ctx)
 
+    def links(self, instance: AlertInstance) -> tuple[str | None, str | None]:
+        """(runbook_url, dashboard_url), templated with the instance's labels."""
+        rule = self.rules_by_name.get(instance.rule)
+        if rule is None or not (rule.runbook_url or rule.dashboard_url):
+            return None, None
+        ctx = rule.context(instance, self.labels(instance))
+        return (
+            templates.render_link(rule.runbook_url, ctx),
+            templates.render_link(rule.dashboard_url, ctx),
+        )
+
     def event(
         self,
         instance: AlertInstance,
@@ -43,7 +54,7 @@ class Renderer:
         repeat: bool = False,
     ) -> Event:
         summary, description = self.render(instance)
-        rule = self.rules_by_name.get(instance.rule)
+        runbook, dashboard = self.links(instance)
         return Event(
             action=action,
             rule=instance.rule,
@@ -57,8 +68,8 @@ class Renderer:
             fired_at=instance.fired_at,
             resolved_at=instance.resolved_at,
             dedup_key=dedup_key(instance.rule, instance.labels),
-            runbook_url=rule.runbook_url if rule else None,
-            dashboard_url=rule.dashboard_url if rule else None,
+            runbook_url=runbook,
+            dashboard_url=dashboard,
             component=instance.job[0] if instance.job else None,
             repeat=repeat,
             routing_key=routing_key,

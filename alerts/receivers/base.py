@@ -45,6 +45,9 @@ class Receiver(ABC):
     coalesce: bool = True
     """True: all due alerts go in one message; False: one request per alert."""
     min_interval: float = 0.0
+    resend_interval: float | None = None
+    """Re-send a firing alert at least this often, whatever the route says (Alertmanager
+    resolves an alert that is not re-sent)."""
 
     @abstractmethod
     async def send(self, events: Sequence[Event]) -> Result: ...

@@ -68,6 +68,25 @@ class WebhookConfig(HttpReceiverConfig):
     url: SecretHttpUrl
     bearer_token: SecretStr | None = None
     max_alerts: int = Field(default=100, ge=1, le=1000)
+    format: Literal["monitor", "alertmanager"] = "monitor"
+    """``monitor``: the daemon's own body (``version: "1"``); ``alertmanager``: the
+    Alertmanager webhook v4 body, for tools that consume Alertmanager webhooks."""
+    external_url: HttpUrl | None = None
+    """``externalURL`` of the ``alertmanager`` format: where people reach this daemon."""
+
+
+class AlertmanagerConfig(HttpReceiverConfig):
+    """Alertmanager API v2: every alert posted to each instance, re-sent while it fires."""
+
+    type: Literal["alertmanager"]
+    urls: tuple[HttpUrl, ...] = Field(min_length=1)
+    """Every instance of the cluster (their gossip does not share alerts)."""
+    resend_interval: Duration = 60.0
+    """Re-send a firing alert at least this often, whatever the route's
+    ``repeat_interval``; keep it well under Alertmanager's ``resolve_timeout`` (5m)."""
+    bearer_token: SecretStr | None = None
+    generator_url: HttpUrl | None = None
+    """``generatorURL`` of every alert (default: the rule's ``dashboard_url``)."""
 
 
 class LogConfig(Model):
@@ -98,6 +117,11 @@ class HerokuRollbackConfig(HttpReceiverConfig):
 
 
 ReceiverConfig = Annotated[
-    PagerDutyConfig | SlackConfig | WebhookConfig | LogConfig | HerokuRollbackConfig,
+    PagerDutyConfig
+    | SlackConfig
+    | WebhookConfig
+    | AlertmanagerConfig
+    | LogConfig
+    | HerokuRollbackConfig,
     Field(discriminator="type"),
 ]

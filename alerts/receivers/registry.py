@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 
+from alerts.receivers.alertmanager import AlertmanagerReceiver
 from alerts.receivers.base import Outcome, Receiver, Result
 from alerts.receivers.config import (
+    AlertmanagerConfig,
     HerokuRollbackConfig,
     LogConfig,
     PagerDutyConfig,
@@ -42,6 +44,7 @@ KINDS: dict[str, ReceiverKind] = {
     "pagerduty": ReceiverKind(PagerDutyConfig, PagerDutyReceiver),
     "slack": ReceiverKind(SlackConfig, SlackReceiver),
     "webhook": ReceiverKind(WebhookConfig, WebhookReceiver),
+    "alertmanager": ReceiverKind(AlertmanagerConfig, AlertmanagerReceiver),
     "log": ReceiverKind(LogConfig, _log),
     "heroku_rollback": ReceiverKind(HerokuRollbackConfig, HerokuRollbackReceiver),
 }

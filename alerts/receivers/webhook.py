@@ -11,7 +11,9 @@
                  "dashboard_url": null, "repeat": false, "test": false}],
      "truncated_alerts": 0}
 
-2xx is success; 408, 429 and 5xx are retried; other 4xx are permanent.
+With ``format: alertmanager`` the body is Alertmanager's webhook v4 instead (see
+:mod:`alerts.receivers.alertmanager_format`). 2xx is success; 408, 429 and 5xx are
+retried; other 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import httpx
 
 from alerts.notify.events import Event, finite, iso
+from alerts.receivers.alertmanager_format import webhook_body
 from alerts.receivers.base import (
     HttpReceiver,
     Result,
@@ -83,10 +86,19 @@ class WebhookReceiver(HttpReceiver):
             return {}
         return {"Authorization": f"Bearer {self.config.bearer_token.get_secret_value()}"}
 
+    def payload(self, events: Sequence[Event]) -> dict[str, Any]:
+        """The body in the configured ``format``."""
+        if self.config.format == "alertmanager":
+            return webhook_body(
+                self.name,
+                events,
+                max_alerts=self.config.max_alerts,
+                external_url=self.config.external_url or "",
+            )
+        return build_body(self.name, events, self.config.max_alerts)
+
     async def send(self, events: Sequence[Event]) -> Result:
-        body = json.dumps(
-            build_body(self.name, events, self.config.max_alerts), ensure_ascii=False
-        ).encode()
+        body = json.dumps(self.payload(events), ensure_ascii=False).encode()
         response = await post(
             self._client,
             self.config.url.get_secret_value(),

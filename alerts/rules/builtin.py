@@ -473,6 +473,17 @@ _PACK: tuple[dict[str, Any], ...] = (
         "invalid routing key or payload); alerts for it are not retried. Sent to every "
         "other receiver.",
     },
+    {
+        "name": "MonitorShardDown",
+        "metric": "monitor_shard_up",
+        "op": "==",
+        "threshold": 0,
+        "for": "1m",
+        "severity": "critical",
+        "summary": "Shard {{ labels.shard }} of the monitor is not running",
+        "description": "Its heartbeat in Alertmanager expired: the targets it watches are "
+        "unwatched until it is back (see monitor_shard_target_info).",
+    },
 )
 
 RECEIVER_BROKEN = "MonitorReceiverBroken"

@@ -15,12 +15,13 @@ from alerts.types import (
     Comparison,
     LabelMatch,
     LabelRegexMatch,
+    LinkTemplate,
     MetricName,
     OptionalDuration,
     Severity,
     Template,
 )
-from monitor.kernel.config.types import Duration, HttpUrl, Model, Name
+from monitor.kernel.config.types import Duration, Model, Name
 
 
 class Condition(Model):
@@ -58,8 +59,10 @@ class RuleConfig(Model):
     severity: Severity | None = None
     summary: Template | None = None
     description: Template | None = None
-    runbook_url: HttpUrl | None = None
-    dashboard_url: HttpUrl | None = None
+    runbook_url: LinkTemplate | None = None
+    """A URL, or a template of one: ``https://grafana/d/pg?var-target={{ labels.target |
+    urlencode }}``; an instance whose link does not render to a URL is sent without it."""
+    dashboard_url: LinkTemplate | None = None
     labels: LabelMatch = Field(default_factory=dict)
     # regression rules (pg_stat_statements)
     calls_metric: MetricName | None = None

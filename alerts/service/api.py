@@ -29,7 +29,7 @@ from alerts.runtime_silences import (
 from alerts.service.silence_sync import SilenceSync
 from alerts.silences import ActiveSilence
 from alerts.statedb import StateDbError
-from monitor.kernel.http import Authenticator
+from monitor.kernel.http import Authenticator, forbidden_without_credentials, read_json_change
 
 log = structlog.get_logger("alerts")
 
@@ -44,7 +44,7 @@ def alerts_json(engine: AlertEngine, now: Clock | None = None) -> list[dict[str,
     for instance in engine.state.instances.values():
         labels = engine.alert_labels(instance)
         summary, description = engine.render(instance)
-        rule = engine.rules_by_name.get(instance.rule)
+        links = engine.renderer.links(instance)
         out.append(
             {
                 "rule": instance.rule,
@@ -58,8 +58,8 @@ def alerts_json(engine: AlertEngine, now: Clock | None = None) -> list[dict[str,
                 "active_at": iso(instance.active_at),
                 "fired_at": iso(instance.fired_at),
                 "silenced": engine.silences.silencing(labels, now.wall) is not None,
-                "runbook_url": rule.runbook_url if rule else None,
-                "dashboard_url": rule.dashboard_url if rule else None,
+                "runbook_url": links[0],
+                "dashboard_url": links[1],
             }
         )
     out.sort(
@@ -80,7 +80,9 @@ class AlertsApi:
         silence_sync: SilenceSync,
         authenticator: Authenticator,
         role: Callable[[], str],
+        max_silence: float,
     ) -> None:
+        self.max_silence = max_silence
         self.engine = engine
         self.sync = silence_sync
         self.db = silence_sync.db
@@ -113,15 +115,13 @@ class AlertsApi:
         )
 
     async def add_silence(self, request: Request) -> Response:
-        if not self.auth.allows(request):
-            return self.auth.challenge()
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "body: not valid JSON")
+        body = await read_json_change(request, self.auth, "POST /silences")
+        if isinstance(body, Response):
+            return body
         now = time.time()
+        who = self.auth.identity(request)
         try:
-            row = parse_request(body, now, created_by="api")
+            row = parse_request(body, now, created_by=who, max_silence=self.max_silence)
         except SilenceError as exc:
             return _error(400, str(exc))
         try:
@@ -129,13 +129,24 @@ class AlertsApi:
         except StateDbError as exc:
             return _error(503, f"cannot store the silence: {exc}")
         await self.sync.refresh()
-        log.info("silence added", id=row.id, created_by=row.created_by)
+        log.info(
+            "silence added",
+            id=row.id,
+            created_by=row.created_by,
+            requested_by=who,
+            matchers=row.matchers,
+            matchers_re=row.matchers_re,
+            ends_at=iso(row.ends_at),
+            comment=row.comment,
+        )
         added = next((s for s in self.sync.silences.all() if s.id == row.id), None)
         if added is None:  # the database could not be read back: answer from the row
             added = ActiveSilence.of_row(row)
         return JSONResponse(silence_json(added, now), status_code=201)
 
     async def expire_silence(self, request: Request) -> Response:
+        if not self.auth.required:
+            return forbidden_without_credentials("DELETE /silences")
         if not self.auth.allows(request):
             return self.auth.challenge()
         silence_id = request.path_params["silence_id"]
@@ -147,7 +158,7 @@ class AlertsApi:
             if silence_id.startswith("config-"):
                 return _error(404, f"{silence_id} is a config silence: change the configuration")
             return _error(404, f"no runtime silence with id {silence_id!r}")
-        log.info("silence expired", id=silence_id)
+        log.info("silence expired", id=silence_id, requested_by=self.auth.identity(request))
         await self.sync.refresh()
         return Response(status_code=204)
 

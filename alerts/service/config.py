@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from alerts.receivers.config import ReceiverConfig
 from alerts.routing import Route
 from alerts.rules.config import RuleConfig
+from alerts.runtime_silences import DEFAULT_MAX_SILENCE
 from alerts.silences import Silence
 from alerts.statedb.config import StateConfig
 from monitor.kernel.http import HttpConfig
@@ -29,5 +30,7 @@ class AlertingConfig:
     state: StateConfig = field(default_factory=StateConfig)
     postgres_targets: int = 0
     """PostgreSQL targets configured (the built-in pack expects a standby from two)."""
+    max_silence: float = DEFAULT_MAX_SILENCE
+    """The longest runtime silence (``POST /silences``, ``monitor silence add``)."""
     http: HttpConfig = field(default_factory=HttpConfig)
     """The daemon's HTTP server settings: its auth guards ``/alerts`` and ``/silences``."""

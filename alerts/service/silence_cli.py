@@ -68,7 +68,9 @@ async def add(
         ):
             if value is not None:
                 body[key] = value
-        row = parse_request(body, time.time(), created_by=_operator())
+        row = parse_request(
+            body, time.time(), created_by=_operator(), max_silence=config.max_silence
+        )
     except SilenceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

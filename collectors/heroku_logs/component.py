@@ -4,13 +4,19 @@ background writer of release events.
 Enabled by ``log_drain`` (or ``LOG_DRAIN_PASSWORD``). Without it, ``POST /logs`` still
 answers, with 403 and how to enable it, so a drain pointed at the daemon too early says
 why in ``heroku logs`` (L-errors) instead of a bare 404.
+
+On a Heroku ``worker`` dyno (``$DYNO`` is ``worker.N``) the drain is not run even when
+configured: config vars are shared by the app's dynos, but the router sends HTTP only to
+``web`` dynos, so a worker would never receive a batch, and its ``HerokuDrainSilent``
+would page about a drain that works (see deploy/heroku/README.md, "Which shape").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import structlog
 from prometheus_client.registry import Collector
@@ -163,11 +169,49 @@ class DisabledDrain(Component):
         ]
 
 
+WORKER_TEXT = (
+    "log drain not run on this worker dyno: Heroku routes HTTP (and so the drain) only to "
+    "web dynos. With a log drain, run the web shape alone (heroku ps:scale web=1 worker=0): "
+    "in a web + worker pair the Heroku* rules page only while the web dyno is the alerting "
+    "leader (deploy/heroku/README.md)\n"
+)
+
+
+class WorkerDyno(Component):
+    """``log_drain`` configured on a ``worker`` dyno: not run, and said so."""
+
+    name = "log_drain_worker"
+
+    def __init__(self, dyno: str) -> None:
+        self.dyno = dyno
+
+    async def _handle(self, request: Request) -> Response:
+        return Response(WORKER_TEXT, 403, media_type="text/plain")
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [
+            Route("/logs", self._handle, methods=["POST"]),
+            Route("/logs/{app}", self._handle, methods=["POST"]),
+        ]
+
+    async def start(self) -> None:
+        log.warning(WORKER_TEXT.strip(), dyno=self.dyno)
+
+    async def check(self) -> Sequence[CheckResult]:
+        return [CheckResult("log_drain", True, f"not run on {self.dyno}", (WORKER_TEXT.strip(),))]
+
+
 def components(
-    config: LogDrainConfig | None, state_url: str, context: Context
+    config: LogDrainConfig | None,
+    state_url: str,
+    context: Context,
+    environ: Mapping[str, str] = os.environ,
 ) -> Sequence[Component]:
     """The drain endpoint; releases are kept in the state database at ``state_url``."""
     if config is None:
         return [DisabledDrain()]
+    dyno = environ.get("DYNO", "")
+    if dyno.startswith("worker."):
+        return [WorkerDyno(dyno)]
     release_log = open_release_log(state_url)
     return [LogDrainComponent(config, context.exposition, context.interval, release_log)]

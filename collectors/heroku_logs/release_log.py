@@ -16,6 +16,7 @@ A later line for a known version only fills in what the first lacked (the commit
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import threading
 from typing import Any, Protocol
@@ -23,6 +24,11 @@ from typing import Any, Protocol
 from collectors.heroku_logs.releases import ReleaseEvent
 
 CONNECT_TIMEOUT = 5
+SCHEMA_LOCK = int.from_bytes(
+    hashlib.sha256(b"app-monitor heroku_releases schema").digest()[:8], "big", signed=True
+)
+"""A transaction advisory lock around ``CREATE TABLE IF NOT EXISTS``: two dynos creating
+the table at once would otherwise fail on ``pg_type``'s unique index."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS heroku_releases (
     app TEXT NOT NULL,
@@ -207,7 +213,16 @@ class PostgresReleaseLog:
                 raise ReleaseLogError(
                     f"cannot connect to the release log: {type(exc).__name__}"
                 ) from None
-            await self._conn.execute(SCHEMA)
+            try:
+                async with asyncio.timeout(10), self._conn.transaction():
+                    await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    await self._conn.execute(SCHEMA)
+            except (psycopg.Error, TimeoutError) as exc:
+                await self._conn.close()
+                self._conn = None
+                raise ReleaseLogError(
+                    f"cannot create the release table: {type(exc).__name__}"
+                ) from None
         return self._conn
 
     async def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -31,11 +31,13 @@ class Q:
     legend: str = ""
     instant: bool = False
     table: bool = False
+    heatmap: bool = False
+    """Histogram buckets for a heatmap panel (``format: heatmap``, one row per ``le``)."""
 
 
 @dataclass
 class P:
-    """A panel: ``kind`` is timeseries, stat, gauge, table or row."""
+    """A panel: ``kind`` is timeseries, stat, gauge, table, heatmap or row."""
 
     title: str
     queries: list[Q] = field(default_factory=list)
@@ -133,6 +135,17 @@ def _options(p: P) -> dict[str, Any]:
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
         }
+    if p.kind == "heatmap":
+        return {
+            "calculate": False,
+            "cellGap": 1,
+            "color": {"mode": "scheme", "scheme": "Oranges", "scale": "exponential",
+                      "exponent": 0.5, "steps": 64},
+            "yAxis": {"axisPlacement": "left", "unit": p.unit},
+            "rowsFrame": {"layout": "auto"},
+            "tooltip": {"mode": "single", "yHistogram": True},
+            "legend": {"show": True},
+        }  # fmt: skip
     if p.kind in ("stat", "gauge"):
         return {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
@@ -170,6 +183,8 @@ def panels(items: list[P]) -> list[dict[str, Any]]:
             }
             if q.table:
                 target["format"] = "table"
+            if q.heatmap:
+                target["format"] = "heatmap"
             targets.append(target)
         panel: dict[str, Any] = {
             "id": pid,
@@ -213,7 +228,11 @@ DEPLOY_ANNOTATION: dict[str, Any] = {
 
 
 def dashboard(
-    uid: str, title: str, variables: list[dict[str, Any]], items: list[P]
+    uid: str,
+    title: str,
+    variables: list[dict[str, Any]],
+    items: list[P],
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "uid": uid,
@@ -228,7 +247,7 @@ def dashboard(
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "browser",
-        "annotations": {"list": [DEPLOY_ANNOTATION]},
+        "annotations": {"list": [DEPLOY_ANNOTATION, *(annotations or [])]},
         "links": [
             {
                 "title": "app-monitor",
@@ -1028,12 +1047,447 @@ def custom_queries() -> dict[str, Any]:
     return dashboard("app-monitor-queries", "app-monitor / custom queries", variables, items)
 
 
+# -- the Heroku app, from its log drain ----------------------------------------------------
+
+HA = f'{J}, app=~"$app"'
+SERVICE = "heroku_router_service_seconds"
+
+
+def service_quantile(q: float, by: str = "app") -> str:
+    return f"histogram_quantile({q}, sum by (le, {by}) (rate({SERVICE}_bucket{{{HA}}}[{RATE}])))"
+
+
+def release_annotation() -> dict[str, Any]:
+    """Each release at the time Heroku created it: the series value (the release
+    timestamp, in ms) is the annotation's time, so it stays put however often it is
+    scraped, and shows even when the release happened before the scrape began."""
+    return {
+        "name": "Releases",
+        "datasource": DS,
+        "enable": True,
+        "iconColor": "rgba(255, 96, 96, 1)",
+        "expr": f"heroku_release_info{{{HA}}}\n"
+        f"* on (job, instance, app) group_left heroku_release_timestamp_seconds{{{HA}}}\n"
+        "* 1000",
+        "useValueForTime": True,
+        "step": "60s",
+        "titleFormat": "{{app}} {{version}}",
+        "textFormat": "commit {{commit}}",
+        "tagKeys": "app",
+    }
+
+
+def heroku() -> dict[str, Any]:
+    items = [
+        row("Requests (Heroku router)"),
+        P(
+            "Requests per second",
+            [Q(f"sum by (app) (rate(heroku_router_requests_total{{{HA}}}[{RATE}]))", "{{app}}")],
+            "stat",
+            "reqps",
+            w=6,
+            h=4,
+        ),
+        P(
+            "Mean service time",
+            [
+                Q(
+                    f"sum by (app) (rate({SERVICE}_sum{{{HA}}}[{RATE}]))\n"
+                    f"/ sum by (app) (rate({SERVICE}_count{{{HA}}}[{RATE}]))",
+                    "{{app}}",
+                )
+            ],
+            "stat",
+            "s",
+            w=6,
+            h=4,
+            thresholds=[(0.5, "red")],
+            description="Router service= time (the dyno's time to answer); target < 500 ms.",
+        ),
+        P(
+            "p95 service time (rule window)",
+            [Q(f"heroku_router_window_service_p95_seconds{{{HA}}}", "{{app}} ({{window}})")],
+            "stat",
+            "s",
+            w=6,
+            h=4,
+            thresholds=[(0.5, "red")],
+            description="What HerokuLatencyHigh sees (exists from log_drain.min_requests).",
+        ),
+        P(
+            "5xx share (rule window)",
+            [Q(f"heroku_router_window_5xx_ratio{{{HA}}}", "{{app}} ({{window}})")],
+            "stat",
+            "percentunit",
+            w=6,
+            h=4,
+            thresholds=[(0.05, "red")],
+            description="What HerokuRouter5xxHigh sees: the app's 5xx and router H-codes.",
+        ),
+        P(
+            "Service time heatmap",
+            [
+                Q(
+                    f"sum by (le) (increase({SERVICE}_bucket{{{HA}}}[{RATE}]))",
+                    "{{le}}",
+                    heatmap=True,
+                )
+            ],
+            "heatmap",
+            "s",
+            w=12,
+            h=9,
+            description="Requests per service-time bucket; 0.5 s is a bucket bound.",
+        ),
+        P(
+            "Service time p50 / p95 / p99",
+            [
+                Q(service_quantile(0.5), "{{app}} p50"),
+                Q(service_quantile(0.95), "{{app}} p95"),
+                Q(service_quantile(0.99), "{{app}} p99"),
+            ],
+            unit="s",
+            w=12,
+            h=9,
+            thresholds=[(0.5, "red")],
+        ),
+        P(
+            "Requests per second by status class",
+            [
+                Q(
+                    f"sum by (status_class) (rate(heroku_router_requests_total{{{HA}}}[{RATE}]))",
+                    "{{status_class}}",
+                )
+            ],
+            unit="reqps",
+            stack=True,
+        ),
+        P(
+            "p95 service time by route",
+            [Q(service_quantile(0.95, "route"), "{{route}}")],
+            unit="s",
+            thresholds=[(0.5, "red")],
+            description="Routes are the log_drain.routes patterns; the rest is 'other'.",
+        ),
+        P(
+            "Router error codes",
+            [
+                Q(
+                    f"sum by (code) (increase(heroku_router_errors_total{{{HA}}}[{RATE}]))",
+                    "{{code}}",
+                )
+            ],
+            stack=True,
+            description="H10 app crashed, H12 request timeout, H13 connection closed, "
+            "H18 request interrupted, H20 boot timeout, H27 client interrupted, ...",
+        ),
+        P(
+            "Connect time p95",
+            [
+                Q(
+                    "histogram_quantile(0.95, sum by (le, app) "
+                    f"(rate(heroku_router_connect_seconds_bucket{{{HA}}}[{RATE}])))",
+                    "{{app}}",
+                )
+            ],
+            unit="s",
+        ),
+        P(
+            "Response bytes per second",
+            [
+                Q(
+                    f"sum by (app) (rate(heroku_router_response_bytes_total{{{HA}}}[{RATE}]))",
+                    "{{app}}",
+                )
+            ],
+            unit="Bps",
+        ),
+        P(
+            "Requests per second by route",
+            [
+                Q(
+                    f"sum by (route) (rate(heroku_router_requests_total{{{HA}}}[{RATE}]))",
+                    "{{route}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        row("Dynos (runtime metrics)"),
+        P(
+            "Memory against quota",
+            [
+                Q(f'heroku_dyno_memory_bytes{{{HA}, kind="total"}}', "{{process}} total"),
+                Q(f"heroku_dyno_memory_quota_bytes{{{HA}}}", "{{process}} quota"),
+            ],
+            unit="bytes",
+            w=12,
+            description="R14 above the quota (swapping), R15 far above it (killed).",
+        ),
+        P(
+            "Memory used of the quota",
+            [
+                Q(
+                    f'heroku_dyno_memory_bytes{{{HA}, kind="total"}}\n'
+                    f"/ ignoring (kind) heroku_dyno_memory_quota_bytes{{{HA}}}",
+                    "{{process}}",
+                )
+            ],
+            unit="percentunit",
+            w=12,
+            thresholds=[(0.9, "orange"), (1, "red")],
+        ),
+        P(
+            "Memory by kind",
+            [Q(f"heroku_dyno_memory_bytes{{{HA}}}", "{{process}} {{kind}}")],
+            unit="bytes",
+        ),
+        P(
+            "Load average (1m)",
+            [Q(f'heroku_dyno_load_average{{{HA}, window="1m"}}', "{{process}}")],
+        ),
+        P(
+            "Dyno error codes",
+            [
+                Q(
+                    f"sum by (process, code) (increase(heroku_dyno_errors_total{{{HA}}}[{RATE}]))",
+                    "{{process}} {{code}}",
+                )
+            ],
+            description="R10 boot timeout, R12 exit timeout, R14 memory quota exceeded, "
+            "R15 memory quota vastly exceeded.",
+        ),
+        P(
+            "Crashes and restarts",
+            [
+                Q(
+                    f"sum by (process) (increase(heroku_dyno_state_changes_total{{{HA}, "
+                    f'to="crashed"}}[{RATE}]))',
+                    "{{process}} crashed",
+                ),
+                Q(
+                    f"sum by (process, reason) "
+                    f"(increase(heroku_dyno_restarts_total{{{HA}}}[{RATE}]))",
+                    "{{process}} {{reason}}",
+                ),
+            ],
+        ),
+        P(
+            "Boot and restart time (last)",
+            [
+                Q(f"heroku_dyno_boot_seconds{{{HA}}}", "{{process}} boot"),
+                Q(f"heroku_dyno_restart_seconds{{{HA}}}", "{{process}} restart"),
+            ],
+            unit="s",
+        ),
+        P(
+            "Crashes in the rule window",
+            [Q(f"heroku_dyno_window_crashes{{{HA}}}", "{{process}} ({{window}})")],
+            "stat",
+            thresholds=[(2, "red")],
+            description="What HerokuDynoCrashing sees.",
+        ),
+        row("Heroku Postgres"),
+        P(
+            "Connections",
+            [
+                Q(f"heroku_postgres_active_connections{{{HA}}}", "{{source}} active"),
+                Q(f"heroku_postgres_waiting_connections{{{HA}}}", "{{source}} waiting"),
+                Q(f"heroku_postgres_max_connections{{{HA}}}", "{{source}} max"),
+            ],
+        ),
+        P(
+            "Used of the plan's limits",
+            [
+                Q(f"heroku_postgres_connections_used_ratio{{{HA}}}", "{{source}} connections"),
+                Q(f"heroku_postgres_memory_used_ratio{{{HA}}}", "{{source}} memory"),
+                Q(f"heroku_postgres_iops_used_ratio{{{HA}}}", "{{source}} IOPS"),
+                Q(f"heroku_postgres_wal_used_ratio{{{HA}}}", "{{source}} WAL"),
+            ],
+            unit="percentunit",
+            maximum=1,
+            thresholds=[(0.8, "orange"), (0.95, "red")],
+        ),
+        P(
+            "Cache hit ratio",
+            [Q(f"heroku_postgres_cache_hit_ratio{{{HA}}}", "{{source}} {{scope}}")],
+            unit="percentunit",
+            maximum=1,
+            thresholds=[(0.99, "green")],
+        ),
+        P(
+            "Database size",
+            [Q(f"heroku_postgres_db_size_bytes{{{HA}}}", "{{source}}")],
+            unit="bytes",
+        ),
+        P(
+            "Load average (1m)",
+            [Q(f'heroku_postgres_load_average{{{HA}, window="1m"}}', "{{source}}")],
+        ),
+        P(
+            "IOPS",
+            [
+                Q(f"heroku_postgres_read_iops{{{HA}}}", "{{source}} read"),
+                Q(f"heroku_postgres_write_iops{{{HA}}}", "{{source}} write"),
+            ],
+            unit="iops",
+        ),
+        P(
+            "Follower lag",
+            [Q(f"heroku_postgres_follower_lag_commits{{{HA}}}", "{{source}}")],
+            description="Commits the follower is behind its leader.",
+        ),
+        P(
+            "PgBouncer clients by state",
+            [Q(f"heroku_pgbouncer_clients{{{HA}}}", "{{source}} {{state}}")],
+        ),
+        P(
+            "Temporary disk used",
+            [Q(f"heroku_postgres_tmp_disk_used_bytes{{{HA}}}", "{{source}}")],
+            unit="bytes",
+        ),
+        row("Heroku Data for Redis"),
+        P(
+            "Used of the plan's limits",
+            [
+                Q(f"heroku_redis_connections_used_ratio{{{HA}}}", "{{source}} connections"),
+                Q(f"heroku_redis_memory_used_ratio{{{HA}}}", "{{source}} memory"),
+            ],
+            unit="percentunit",
+            maximum=1,
+            thresholds=[(0.8, "orange"), (0.95, "red")],
+        ),
+        P(
+            "Hit ratio",
+            [Q(f"heroku_redis_hit_ratio{{{HA}}}", "{{source}}")],
+            unit="percentunit",
+            maximum=1,
+        ),
+        P(
+            "Connections and evicted keys",
+            [
+                Q(f"heroku_redis_active_connections{{{HA}}}", "{{source}} connections"),
+                Q(f"heroku_redis_evicted_keys{{{HA}}}", "{{source}} evicted keys"),
+            ],
+        ),
+        P(
+            "Load average (1m)",
+            [Q(f'heroku_redis_load_average{{{HA}, window="1m"}}', "{{source}}")],
+        ),
+        row("Releases"),
+        P(
+            "Current release",
+            [Q(f"heroku_release_version{{{HA}}}", "{{app}}")],
+            "stat",
+            "none",
+            w=6,
+            h=4,
+            description="Releases are also annotations on every graph of this dashboard.",
+        ),
+        P(
+            "Released",
+            [Q(f"heroku_release_timestamp_seconds{{{HA}}} * 1000", "{{app}}")],
+            "stat",
+            "dateTimeFromNow",
+            w=6,
+            h=4,
+        ),
+        P(
+            "Platform events",
+            [
+                Q(
+                    f"sum by (kind) (increase(heroku_platform_events_total{{{HA}}}[{RATE}]))",
+                    "{{kind}}",
+                )
+            ],
+            w=12,
+            h=4,
+            description="release, deploy, config, rollback, scale, build_*",
+        ),
+        row("The drain"),
+        P(
+            "Since the last batch",
+            [Q(f"heroku_drain_seconds_since_last_batch{{{HA}}}", "{{app}}")],
+            "stat",
+            "s",
+            w=6,
+            h=4,
+            thresholds=[(900, "red")],
+            description="HerokuDrainSilent fires above 15 minutes.",
+        ),
+        P(
+            "Lines Logplex dropped (L10)",
+            [
+                Q(
+                    f"sum by (app) (increase(heroku_logplex_dropped_messages_total{{{HA}}}"
+                    f"[{RATE}]))",
+                    "{{app}}",
+                )
+            ],
+            w=6,
+            h=4,
+            thresholds=[(1, "red")],
+            description="The only loss signal: the drain was too slow or Logplex overloaded.",
+        ),
+        P(
+            "Series over max_series (dropped)",
+            [Q(f"heroku_drain_series_dropped{{{J}}}", "{{instance}}")],
+            "stat",
+            w=6,
+            h=4,
+            thresholds=[(1, "orange")],
+        ),
+        P(
+            "Requests per second by outcome",
+            [
+                Q(
+                    f"sum by (outcome) (rate(heroku_drain_requests_total{{{J}}}[{RATE}]))",
+                    "{{outcome}}",
+                )
+            ],
+            "stat",
+            "reqps",
+            w=6,
+            h=4,
+        ),
+        P(
+            "Frames per second by outcome",
+            [
+                Q(
+                    f"sum by (outcome) (rate(heroku_drain_frames_total{{{HA}}}[{RATE}]))",
+                    "{{outcome}}",
+                )
+            ],
+            unit="ops",
+            w=12,
+            description="ok, lenient, resynced, truncated, malformed, duplicate (a retry).",
+        ),
+        P(
+            "Lines per second by kind and outcome",
+            [
+                Q(
+                    f"sum by (kind, outcome) (rate(heroku_drain_lines_total{{{HA}}}[{RATE}]))",
+                    "{{kind}} {{outcome}}",
+                )
+            ],
+            unit="ops",
+            w=12,
+        ),
+    ]
+    variables = [
+        job_variable("heroku_drain_frames_total"),
+        variable_query("app", 'label_values(heroku_drain_frames_total{job=~"$job"}, app)', "App"),
+    ]
+    return dashboard("app-monitor-heroku", "app-monitor / Heroku app (log drain)", variables,
+                     items, [release_annotation()])  # fmt: skip
+
+
 DASHBOARDS = {
     "postgres-overview.json": postgres,
     "caches.json": caches,
     "web-vitals.json": web_vitals,
     "daemon.json": daemon,
     "custom-queries.json": custom_queries,
+    "heroku.json": heroku,
 }
 
 

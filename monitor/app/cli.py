@@ -198,8 +198,6 @@ async def _check(config: Config) -> int:
     finally:
         for source in sources:
             await source.close()
-    if not results:
-        print(f"{'warn':<5} {'targets':<32} no targets configured")
     for result in results:
         for line in format_check(result):
             print(redact(line))
@@ -207,9 +205,13 @@ async def _check(config: Config) -> int:
 
 
 def _print_exposure(config: Config) -> bool:
-    """Print the open-endpoint warning or the web-dyno refusal; True if refused."""
+    """Print what validates but cannot work, the open-endpoint warning or the web-dyno
+    refusal; True if refused."""
+    from monitor.app.config_warnings import config_warnings
     from monitor.kernel.http import exposure_warning, heroku_web_refusal
 
+    for item, problem in config_warnings(config):
+        print(redact(f"{'warn':<5} {item:<32} {problem}"))
     refusal = heroku_web_refusal(config.http, os.environ)
     if refusal:
         print(f"{'FAIL':<5} {'http':<32} {refusal}")

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from alerts.receivers.config import ReceiverConfig
 from alerts.routing import Route
 from alerts.rules.config import RuleList
+from alerts.runtime_silences import DEFAULT_MAX_SILENCE
 from alerts.silences import Silence
 from alerts.statedb.config import StateConfig
 from collectors.crux.config import CruxConfig
@@ -44,6 +45,7 @@ from monitor.kernel.config.types import Duration, Model
 from monitor.kernel.http import HttpConfig
 from monitor.kernel.redact import redact, register_secrets
 from monitor.kernel.remote_write.config import RemoteWriteConfig
+from monitor.kernel.sharding import ShardConfig, ShardError, resolve_shard
 
 
 class TargetsConfig(Model):
@@ -82,11 +84,15 @@ class Config(Model):
     routes: tuple[Route, ...] = ()
     silences: tuple[Silence, ...] = ()
     rules: RuleList = ()
+    max_silence: Duration = DEFAULT_MAX_SILENCE
+    """The longest runtime silence (``POST /silences``, ``monitor silence add``)."""
     log_drain: LogDrainConfig | None = None
     queries: Queries = ()
     """Custom SQL metrics (see collectors/queries/config.py)."""
     deploys: DeploysConfig | None = None
     """Deploy markers and release comparison (see collectors/deploys/config.py)."""
+    shard: ShardConfig | None = None
+    """This daemon's part of the targets (see monitor/kernel/sharding.py)."""
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> Self:
@@ -156,6 +162,10 @@ def validate(
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     register_secrets(config.secrets())
+    try:
+        resolve_shard(config.shard, environ)
+    except ShardError as exc:
+        raise ConfigError([f"shard: {exc}"]) from None
     return config
 
 

@@ -25,6 +25,10 @@ REMOTE_WRITE_URL (+ _USERNAME, _PASSWORD, _BEARER_TOKEN, _INTERVAL,
   _MAX_QUEUE_SAMPLES)          remote_write push
 MONITOR_STATE_URL              state store; on Heroku (``$DYNO`` set) it defaults to
                                DATABASE_URL, because a dyno's disk is wiped daily
+                               (not when sharded: each shard keeps its own)
+ALERTMANAGER_URLS              receiver ``alertmanager`` (every alert), comma-separated
+MONITOR_SHARD=I/N, or          this daemon's shard (docs/scale-out.md)
+  MONITOR_SHARD_TOTAL=N        (the index from DYNO=worker.I)
 MONITOR_INTERVAL               default collection interval (``15s``)
 LOG_DRAIN_PASSWORD             enables POST /logs (Heroku log drain; basic-auth password)
   (+ LOG_DRAIN_TOKENS,         Logplex-Drain-Token allow-list,
@@ -163,8 +167,9 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         doc["remote_write"] = remote
 
     state_url = env.get("MONITOR_STATE_URL")
-    if state_url is None and "DYNO" in env and database_url:
-        state_url = database_url
+    sharded = bool(env.get("MONITOR_SHARD")) or env.get("MONITOR_SHARD_TOTAL", "1") != "1"
+    if state_url is None and "DYNO" in env and database_url and not sharded:
+        state_url = database_url  # sharded: each its own state (docs/scale-out.md)
     if state_url:
         doc["state"] = {"url": state_url}
 
@@ -186,9 +191,14 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         receivers["pagerduty"] = {"type": "pagerduty", "routing_key": env["PAGERDUTY_ROUTING_KEY"]}
     if "SLACK_WEBHOOK_URL" in env:
         receivers["slack"] = {"type": "slack", "webhook_url": env["SLACK_WEBHOOK_URL"]}
+    if "ALERTMANAGER_URLS" in env:
+        am = {"type": "alertmanager", "urls": _split(env["ALERTMANAGER_URLS"])}
+        receivers["alertmanager"] = am
+        routes.append({"receivers": ["alertmanager"], "continue": True})
     if receivers:
         critical = [n for n in ("pagerduty", "slack") if n in receivers]
-        routes.append({"match": {"severity": "critical"}, "receivers": critical})
+        if critical:
+            routes.append({"match": {"severity": "critical"}, "receivers": critical})
         if "slack" in receivers:
             routes.append({"match": {"severity": "warning"}, "receivers": ["slack"]})
         doc["receivers"] = receivers

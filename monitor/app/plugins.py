@@ -6,6 +6,8 @@ interval); nothing below this module knows the root configuration.
 
 from __future__ import annotations
 
+import os
+
 from alerts.service import component as alerting
 from alerts.service.config import AlertingConfig
 from collectors import (
@@ -23,13 +25,28 @@ from collectors.deploys import component as deploys
 from collectors.heroku_logs import component as log_drain
 from monitor.app import deploys_wiring
 from monitor.app.config import Config
-from monitor.kernel import remote_write
+from monitor.app.shards import ShardSource
+from monitor.kernel import loop_lag, remote_write
 from monitor.kernel.component import Component, Context
+from monitor.kernel.sharding import Shard, resolve_shard, select
 from monitor.kernel.source import Source
 
 
-def build_sources(config: Config) -> list[Source]:
-    """Every configured target, as sources for the scheduler."""
+def build_sources(config: Config, shard: Shard | None = None) -> list[Source]:
+    """Every configured target, as sources for the scheduler; when sharded, only the
+    targets this shard owns, and the shard's own source (``monitor_shard_*``)."""
+    shard = shard or resolve_shard(config.shard, os.environ)
+    if not shard.sharded:
+        return _all_sources(config)
+    owned = select(_all_sources(config), shard)
+    return [*owned, ShardSource(shard, owned, alertmanager_urls(config), config.interval)]
+
+
+def alertmanager_urls(config: Config) -> list[str]:
+    return [url for r in config.receivers.values() if r.type == "alertmanager" for url in r.urls]
+
+
+def _all_sources(config: Config) -> list[Source]:
     targets, interval = config.targets, config.interval
     return [
         *postgres.sources(targets.postgres, interval),
@@ -59,6 +76,7 @@ def build_components(config: Config, context: Context) -> list[Component]:
             deploys_wiring.change_targets(config),
             deploys_wiring.default_app(config),
         ),
+        *loop_lag.components(context),
     ]
 
 
@@ -72,5 +90,6 @@ def alerting_section(config: Config) -> AlertingConfig:
         rules=config.rules,
         state=config.state,
         postgres_targets=len(config.targets.postgres),
+        max_silence=config.max_silence,
         http=config.http,
     )

@@ -1,7 +1,7 @@
 """Render the snapshot store for Prometheus, on a private registry, without I/O.
 
 :class:`StoreCollector` is a custom collector (prometheus_client's pattern for proxied
-state): on every scrape it turns the latest snapshots into metric families. It also
+state): on every collect it turns the latest snapshots into metric families. It also
 renders the daemon's own health::
 
     monitor_collector_up{collector="postgres",target="primary"} 1.0
@@ -9,21 +9,25 @@ renders the daemon's own health::
     monitor_collector_last_success_timestamp_seconds{collector="postgres",target="primary"} 1.7e9
     monitor_collector_runs_total{collector="postgres",target="primary",status="success"} 12.0
 
-The rendered text is cached per store generation, so a scrape costs a dictionary lookup
-until a collector stores something new; once scrapes come in, the text is rebuilt right
-after each store change, off the scrape's path. The Prometheus text format of the store's own
-samples is built by :class:`StoreText` (the same bytes ``generate_latest`` writes, from
-per-snapshot caches), because a scrape after a collection must render every sample
-again and tens of thousands of samples through prometheus_client take hundreds of ms.
+Scrapes do not go through that collector: :class:`Exposition` writes the same bytes, in
+the Prometheus text format or OpenMetrics, with :class:`~monitor.store_text.StoreText`
+for the store's samples (per-snapshot caches), prometheus_client for the self-metrics and
+for collectors registered by components. The body is cached per store generation and
+format; once scrapes come in it is rebuilt right after each store change, off the
+scrape's path. The big part, the store's samples, is rendered in a worker thread
+(:meth:`Exposition.render_async`), so a render of tens of thousands of samples never
+holds the event loop for longer than the interpreter's switch interval (5 ms).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-from collections.abc import Iterable, Iterator
+import copy
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -34,23 +38,29 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
-from monitor.kernel.snapshot import MetricKind, MetricSpec, Sample, Snapshot
-from monitor.kernel.snapshot_store import JobKey, SnapshotStore
+from monitor.kernel.snapshot import MetricKind, MetricSpec, Snapshot
+from monitor.kernel.snapshot_store import JobStatus, SnapshotStore
+from monitor.kernel.store_text import StoreText, unit_of
+
+log = structlog.get_logger("monitor.exposition")
 
 CONTENT_TYPE_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+EOF_LINE = b"# EOF\n"
+RENDER_AHEAD_FOR = 600.0
+"""A format not asked for in this many seconds (a one-off curl) is no longer rendered
+ahead; Prometheus asks for its format every scrape interval."""
 
 
 def _family(spec: MetricSpec) -> Metric:
     names = list(spec.label_names)
     if spec.kind is MetricKind.COUNTER:
-        return CounterMetricFamily(spec.name, spec.help, labels=names)
+        return CounterMetricFamily(spec.name, spec.help, labels=names, unit=unit_of(spec))
     if spec.kind is MetricKind.INFO:
         return InfoMetricFamily(spec.name.removesuffix("_info"), spec.help, labels=names)
-    return GaugeMetricFamily(spec.name, spec.help, labels=names)
+    return GaugeMetricFamily(spec.name, spec.help, labels=names, unit=unit_of(spec))
 
 
 class StoreCollector(Collector):
@@ -79,7 +89,8 @@ class StoreCollector(Collector):
         for _, family, _ in families.values():
             yield family
 
-    def self_metrics(self) -> Iterator[Metric]:
+    def self_metrics(self, statuses: Iterable[JobStatus] | None = None) -> Iterator[Metric]:
+        """The self-metrics of ``statuses`` (default: the store's current ones)."""
         labels = ["collector", "target"]
         up = GaugeMetricFamily(
             "monitor_collector_up", "1 if the collector's last run succeeded, else 0", labels=labels
@@ -88,18 +99,20 @@ class StoreCollector(Collector):
             "monitor_collector_duration_seconds",
             "Duration of the collector's last run",
             labels=labels,
+            unit="seconds",
         )
         last = GaugeMetricFamily(
             "monitor_collector_last_success_timestamp_seconds",
             "Unix time of the collector's last successful run",
             labels=labels,
+            unit="seconds",
         )
         runs = CounterMetricFamily(
             "monitor_collector_runs",
             "Collector runs by outcome (success, error, timeout)",
             labels=[*labels, "status"],
         )
-        for st in self._store.statuses():
+        for st in self._store.statuses() if statuses is None else statuses:
             key = [st.collector, st.target]
             if st.up is not None:
                 up.add_metric(key, 1.0 if st.up else 0.0)
@@ -114,139 +127,37 @@ class StoreCollector(Collector):
         yield from (up, duration, last, runs, info)
 
 
-class _SelfMetrics(Collector):
-    def __init__(self, store_collector: StoreCollector) -> None:
+class _FrozenSelfMetrics(Collector):
+    """The self-metrics of copies of the job statuses, safe to render in another thread."""
+
+    def __init__(self, store_collector: StoreCollector, statuses: list[JobStatus]) -> None:
         self._store_collector = store_collector
+        self._statuses = statuses
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._store_collector.self_metrics()
+        yield from self._store_collector.self_metrics(self._statuses)
 
 
-def _go_float(value: float) -> str:
-    """``floatToGoString(value)``, with the common case inlined."""
-    if math.isfinite(value):
-        text = repr(value)
-        if value <= 0 or text.find(".") <= 6:
-            return text
-    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
+def _frozen(statuses: Iterable[JobStatus]) -> list[JobStatus]:
+    out = []
+    for status in statuses:
+        clone = copy.copy(status)
+        clone.runs = dict(status.runs)
+        out.append(clone)
+    return out
 
 
-def _escape_label(value: str) -> str:
-    if "\\" in value or "\n" in value or '"' in value:
-        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return value
+def _text(registry: Collector) -> bytes:
+    return generate_latest(registry)
 
 
-_Chunk = tuple[str, str, set[tuple[str, ...]]]
-"""One family's part of one snapshot: header, sample lines, label value tuples."""
+def _openmetrics(registry: Collector) -> bytes:
+    body: bytes = generate_openmetrics(registry)  # type: ignore[no-untyped-call]
+    return body
 
 
-class StoreText:
-    """The store's samples in the Prometheus text format, as ``generate_latest`` writes
-    them for :class:`StoreCollector` (labels sorted by name, Go float formatting, the
-    first sample of a duplicate series wins), rebuilt only for snapshots that changed.
-    """
-
-    LABEL_CACHE_LIMIT = 500_000
-
-    def __init__(self, store: SnapshotStore) -> None:
-        self._store = store
-        self._chunks: dict[JobKey, tuple[Snapshot, dict[str, _Chunk], dict[int, str]]] = {}
-        """Per job: its last snapshot (kept alive, so the ids below stay unique), that
-        snapshot's text per family, and each sample's line by ``id(sample)``: a collector
-        that hands back the same immutable Sample objects gets their lines for free."""
-        self._label_order: dict[MetricSpec, tuple[tuple[int, str], ...]] = {}
-        self._label_text: dict[tuple[str, tuple[str, ...]], str] = {}
-
-    def render(self) -> str:
-        families: dict[str, tuple[str, list[tuple[str, set[tuple[str, ...]], Snapshot]]]] = {}
-        live: set[JobKey] = set()
-        for snapshot in self._store.snapshots():
-            key = (snapshot.collector, snapshot.target)
-            live.add(key)
-            cached = self._chunks.get(key)
-            if cached is None or cached[0] is not snapshot:
-                lines_by_id: dict[int, str] = {}
-                previous = cached[2] if cached is not None else {}
-                chunks = self._build(snapshot.samples, previous=previous, lines_by_id=lines_by_id)
-                cached = self._chunks[key] = (snapshot, chunks, lines_by_id)
-            for name, (header, lines, labelsets) in cached[1].items():
-                entry = families.get(name)
-                if entry is None:
-                    families[name] = (header, [(lines, labelsets, snapshot)])
-                else:
-                    entry[1].append((lines, labelsets, snapshot))
-        for key in [k for k in self._chunks if k not in live]:
-            del self._chunks[key]
-        if len(self._label_text) > self.LABEL_CACHE_LIMIT:
-            self._label_text.clear()
-        out: list[str] = []
-        for name, (header, parts) in families.items():
-            out.append(header)
-            if len(parts) == 1:
-                out.append(parts[0][0])
-                continue
-            seen: set[tuple[str, ...]] = set()
-            for lines, labelsets, snapshot in parts:
-                if seen.isdisjoint(labelsets):
-                    out.append(lines)
-                    seen |= labelsets
-                else:  # the same series from two snapshots: the first one wins
-                    samples = [s for s in snapshot.samples if s.spec.name == name]
-                    out.append(self._build(samples, seen)[name][1])
-        return "".join(out)
-
-    def _build(
-        self,
-        samples: Iterable[Sample],
-        seen: set[tuple[str, ...]] | None = None,
-        *,
-        previous: dict[int, str] | None = None,
-        lines_by_id: dict[int, str] | None = None,
-    ) -> dict[str, _Chunk]:
-        chunks: dict[str, tuple[str, list[str], set[tuple[str, ...]]]] = {}
-        previous = previous or {}
-        for sample in samples:
-            spec = sample.spec
-            values = sample.label_values
-            chunk = chunks.get(spec.name)
-            if chunk is None:
-                chunk = chunks[spec.name] = (_header(spec), [], seen if seen is not None else set())
-            if values in chunk[2]:
-                continue
-            chunk[2].add(values)
-            ident = id(sample)
-            line = previous.get(ident)
-            if line is None:
-                line = self._line(sample)
-            if lines_by_id is not None:
-                lines_by_id[ident] = line
-            chunk[1].append(line)
-        return {name: (h, "".join(lines), sets) for name, (h, lines, sets) in chunks.items()}
-
-    def _line(self, sample: Sample) -> str:
-        spec, values = sample.spec, sample.label_values
-        labels = self._label_text.get((spec.name, values))
-        if labels is None:
-            labels = self._label_text[(spec.name, values)] = self._labels(spec, values)
-        if spec.kind is MetricKind.INFO:
-            return f"{spec.name}{labels} 1.0\n"
-        return f"{spec.name}{labels} {_go_float(sample.value)}\n"
-
-    def _labels(self, spec: MetricSpec, values: tuple[str, ...]) -> str:
-        order = self._label_order.get(spec)
-        if order is None:
-            names = spec.label_names
-            order = self._label_order[spec] = tuple(
-                sorted(((i, n) for i, n in enumerate(names)), key=lambda pair: pair[1])
-            )
-        return "{" + ",".join(f'{n}="{_escape_label(values[i])}"' for i, n in order) + "}"
-
-
-def _header(spec: MetricSpec) -> str:
-    kind = "counter" if spec.kind is MetricKind.COUNTER else "gauge"
-    text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {spec.name} {text}\n# TYPE {spec.name} {kind}\n"
+def _without_eof(body: bytes) -> bytes:
+    return body.removesuffix(EOF_LINE)
 
 
 class Exposition:
@@ -254,20 +165,21 @@ class Exposition:
 
     def __init__(self, store: SnapshotStore, extra: Iterable[Collector] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        store_collector = StoreCollector(store)
-        self.registry.register(store_collector)
-        # the text format: self-metrics, the store's samples (StoreText), the extras
-        self._self_registry = CollectorRegistry(auto_describe=False)
-        self._self_registry.register(_SelfMetrics(store_collector))
+        self._store_collector = StoreCollector(store)
+        self.registry.register(self._store_collector)
+        # a scrape: self-metrics, the store's samples (StoreText), the extras
         self._extra_registry = CollectorRegistry(auto_describe=False)
-        self._store_text = StoreText(store)
+        self._store_text = StoreText()
         for collector in extra:
             self.register(collector)
-        self._scraped = False
-        self._render_pending = False
-        store.on_change(self._render_soon)
         self._store = store
         self._cache: dict[bool, tuple[tuple[int, int], bytes]] = {}
+        self._wanted: dict[bool, float] = {}
+        """When each format was last asked for: those asked for within
+        :data:`RENDER_AHEAD_FOR` are rendered ahead after a store change, the latest first."""
+        self._lock = asyncio.Lock()
+        self._prerender_task: asyncio.Task[None] | None = None
+        store.on_change(self._render_soon)
         self.extra_generation = 0
         """Bumped by collectors registered here that change outside the store."""
 
@@ -275,41 +187,87 @@ class Exposition:
         self.registry.register(collector)
         self._extra_registry.register(collector)
 
+    def _generation(self) -> tuple[int, int]:
+        # a snapshot going stale changes the count without a new generation
+        return (self._store.generation + self.extra_generation, self._store.live_count())
+
+    def _cached(self, openmetrics: bool, generation: tuple[int, int]) -> bytes | None:
+        cached = self._cache.get(openmetrics)
+        return cached[1] if cached is not None and cached[0] == generation else None
+
+    def render(self, openmetrics: bool = False) -> bytes:
+        """The exposition, built on the calling thread (``monitor once``, tests)."""
+        self._wanted[openmetrics] = time.monotonic()
+        generation = self._generation()
+        body = self._cached(openmetrics, generation)
+        if body is None:
+            body = self._prepare(openmetrics)()
+            self._cache[openmetrics] = (generation, body)
+        return body
+
+    async def render_async(self, openmetrics: bool = False) -> bytes:
+        """The exposition; the store's samples are rendered in a worker thread.
+
+        What the render reads is taken on the loop first (the live snapshots, copies of
+        the job statuses, the components' collectors), so the loop may go on storing
+        snapshots meanwhile; a store change during the render is picked up next time.
+        """
+        self._wanted[openmetrics] = time.monotonic()
+        body = self._cached(openmetrics, self._generation())
+        if body is not None:
+            return body
+        async with self._lock:  # one render at a time; a waiter usually finds it cached
+            generation = self._generation()
+            body = self._cached(openmetrics, generation)
+            if body is None:
+                body = await asyncio.to_thread(self._prepare(openmetrics))
+                self._cache[openmetrics] = (generation, body)
+            return body
+
+    def _prepare(self, openmetrics: bool) -> Callable[[], bytes]:
+        """Reads everything the render needs now; returns the work left, thread-safe."""
+        snapshots: Sequence[Snapshot] = self._store.snapshots()
+        self_metrics = _FrozenSelfMetrics(self._store_collector, _frozen(self._store.statuses()))
+        generate = _openmetrics if openmetrics else _text
+        # components' collectors read state the loop changes: rendered here, on the loop
+        extras: bytes = generate(self._extra_registry)
+
+        def build() -> bytes:
+            head: bytes = generate(self_metrics)
+            store = self._store_text.render(snapshots, openmetrics).encode()
+            if not openmetrics:
+                return head + store + extras
+            return _without_eof(head) + store + _without_eof(extras) + EOF_LINE
+
+        return build
+
     def _render_soon(self) -> None:
-        """Once scrapes come in, render the text right after the store changes, on the
-        event loop, so the next scrape finds it ready instead of building it."""
-        if not self._scraped or self._render_pending:
+        """Once scrapes come in, render right after the store changes, in the background,
+        so the next scrape finds the body ready instead of building it."""
+        if not self._wanted or self._prerender_task is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a synchronous caller): the next render() builds it
-        self._render_pending = True
-        loop.call_soon(self._prerender)
+        self._prerender_task = loop.create_task(self._prerender(), name="exposition-prerender")
 
-    def _prerender(self) -> None:
-        self._render_pending = False
-        with contextlib.suppress(Exception):  # a failing collector fails the scrape itself
-            self._render(False)
+    async def _prerender(self) -> None:
+        try:
+            await asyncio.sleep(0)  # one render for the changes stored in this loop pass
+            recent = time.monotonic() - RENDER_AHEAD_FOR
+            wanted = sorted(self._wanted.items(), key=lambda item: -item[1])
+            for openmetrics in [fmt for fmt, asked in wanted if asked >= recent]:
+                try:
+                    await self.render_async(openmetrics)
+                except Exception:  # a failing collector fails the scrape itself
+                    log.debug("exposition render ahead failed", exc_info=True)
+        finally:
+            self._prerender_task = None
 
-    def render(self, openmetrics: bool = False) -> bytes:
-        if not openmetrics:
-            self._scraped = True
-        return self._render(openmetrics)
-
-    def _render(self, openmetrics: bool) -> bytes:
-        # a snapshot going stale changes the count without a new generation
-        generation = (self._store.generation + self.extra_generation, self._store.live_count())
-        cached = self._cache.get(openmetrics)
-        if cached is not None and cached[0] == generation:
-            return cached[1]
-        if openmetrics:
-            body: bytes = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]
-        else:
-            body = (
-                generate_latest(self._self_registry)
-                + self._store_text.render().encode()
-                + generate_latest(self._extra_registry)
-            )
-        self._cache[openmetrics] = (generation, body)
-        return body
+    async def settled(self) -> None:
+        """Waits for a render ahead in progress (tests, benches)."""
+        task = self._prerender_task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)

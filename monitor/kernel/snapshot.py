@@ -30,16 +30,17 @@ class MetricSpec:
     kind: MetricKind
     help: str
     labels: tuple[str, ...] = ()
+    label_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """``("target", *labels)``: computed once, read for every sample rendered or matched."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label_names", ("target", *self.labels))
 
     def __call__(self, value: float, *label_values: str, target: str) -> Sample:
         """Build a sample: ``PG_UP(1, target="primary")``."""
         if len(label_values) != len(self.labels):
             raise ValueError(f"{self.name} takes labels {self.labels}, got {label_values!r}")
         return Sample(self, (target, *label_values), float(value))
-
-    @property
-    def label_names(self) -> tuple[str, ...]:
-        return ("target", *self.labels)
 
 
 def gauge(name: str, help: str, *labels: str) -> MetricSpec:

@@ -76,3 +76,34 @@ def test_truncation_never_cuts_an_entity() -> None:
 
 def test_escape() -> None:
     assert escape("<!channel> & <@U123|x>") == "&lt;!channel&gt; &amp; &lt;@U123|x&gt;"
+
+
+def test_links_are_templated_with_labels_and_must_render_to_urls() -> None:
+    from alerts.templates import render_link
+    from monitor.app.config import validate
+    from monitor.kernel.config.loading import ConfigError
+
+    link = "https://grafana.example/d/pg?var-target={{ labels.target | urlencode }}"
+    config = validate(
+        {
+            "rules": [
+                {
+                    "name": "PgDown",
+                    "runbook_url": "https://runbooks.example/{{ labels.alertname }}",
+                    "dashboard_url": link,
+                }
+            ]
+        },
+        environ={},
+    )
+    (rule,) = config.rules
+    ctx = {"labels": {"target": "db 1/eu", "alertname": "PgDown"}}
+    assert render_link(rule.dashboard_url, ctx) == (
+        "https://grafana.example/d/pg?var-target=db%201/eu"
+    )
+    assert render_link(rule.runbook_url, ctx) == "https://runbooks.example/PgDown"
+    # a label that breaks the URL (a space, unencoded): the link is left out, not sent broken
+    assert render_link("https://x.example/{{ labels.target }}", ctx) is None
+    for bad in ("{{ labels.target }}", "runbooks/pg", "ftp://x.example/", "https://x/{{ oops"):
+        with pytest.raises(ConfigError, match="runbook_url"):
+            validate({"rules": [{"name": "PgDown", "runbook_url": bad}]}, environ={})

@@ -4,9 +4,10 @@ really exports.
 
 "Really exports" is decided by a real run. One daemon (``monitor run``) watches a
 PostgreSQL primary and replica with a table, a sequence and an unused index, PgBouncer,
-Redis, Memcached, an HTTPS endpoint (probe), browser beacons and its own alerting and
-push. A real Prometheus scrapes it. The metric names Prometheus then holds are the
-exported set. CrUX and PageSpeed Insights need Google's APIs, so their names come
+Redis, Memcached, an HTTPS endpoint (probe), browser beacons, Heroku log drain bodies
+(router, runtime metrics, Heroku Postgres and Redis, releases, crashes, l2met, L10) and
+its own alerting and push. A real Prometheus scrapes it. The metric names Prometheus
+then holds are the exported set. CrUX and PageSpeed Insights need Google's APIs, so their names come
 from the metric specs their collectors declare. Every query then runs against that
 Prometheus without error, and those over metrics the run produced return data.
 """
@@ -32,6 +33,7 @@ import pytest
 import redis as redis_lib
 import yaml
 from conftest import _need_postgres
+from heroku_drain_support import SAMPLES, headers
 from prometheus_support import (
     DASHBOARDS,
     PrometheusServer,
@@ -53,6 +55,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PGBOUNCER_PW = "pgb-Secret-pw3"
 ORIGIN = "https://shop.example.com"
 NEEDS_GOOGLE = ("collectors.crux", "collectors.psi")
+DRAIN_PW = "drain-Secret-pw9"
+DRAIN_APP = "shop-production"
 
 
 def builder() -> Any:
@@ -90,6 +94,24 @@ def test_dashboard_structure() -> None:
             for target in panel["targets"]:
                 used = {v for v in variables if f"${v}" in target["expr"]}
                 assert used <= set(variables), (path.name, panel["title"])
+        for annotation in board["annotations"]["list"]:
+            assert annotation["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert annotation["expr"], (path.name, annotation["name"])
+
+
+def test_heroku_dashboard_shows_releases_as_annotations() -> None:
+    board = json.loads((DASHBOARDS / "heroku.json").read_text())
+    (releases,) = board["annotations"]["list"]
+    assert releases["useValueForTime"] is True  # the release time, not the scrape time
+    assert {"heroku_release_info", "heroku_release_timestamp_seconds"} <= promql_metric_names(
+        releases["expr"]
+    )
+    assert "{{version}}" in releases["titleFormat"]
+    kinds = {p["type"] for p in board["panels"]}
+    assert "heatmap" in kinds
+    heatmap = next(p for p in board["panels"] if p["type"] == "heatmap")
+    assert heatmap["targets"][0]["format"] == "heatmap"
+    assert "heroku_router_service_seconds_bucket" in heatmap["targets"][0]["expr"]
 
 
 def test_every_query_is_valid_promql() -> None:
@@ -145,6 +167,22 @@ def prepare(bed: TestBed) -> None:
     )
     for _ in range(20):
         bed.run_sql(bed.primary, "SELECT count(*) FROM deploy_orders WHERE id % 7 = 3")
+
+
+def send_drains(port: int) -> None:
+    """Every sample body of tests/fixtures/heroku_drains, as Logplex sends it (09 is a
+    retry of 02: a duplicate frame id)."""
+    bodies = sorted(SAMPLES.glob("*.body"))
+    assert len(bodies) >= 9
+    for path in bodies:
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/logs/{DRAIN_APP}",
+            content=path.read_bytes(),
+            headers=headers(path.name[:2]),
+            auth=("drain", DRAIN_PW),
+            timeout=10,
+        )
+        assert response.status_code == 204, (path.name, response.status_code, response.text)
 
 
 def beacons() -> list[dict[str, Any]]:
@@ -269,6 +307,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     "min_clients": 1,  # from this one test client
                 },
             },
+            "log_drain": {
+                "password": DRAIN_PW,
+                "routes": ["/checkout", "/api/v1/orders", "/assets/*"],
+                "min_requests": 1,  # the fixtures' few requests: ratio and p95 exist
+            },
             "receivers": {"stdout": {"type": "log"}},
             "routes": [{"match": {"severity": "warning"}, "receivers": ["stdout"]}],
             "rules": [
@@ -315,6 +358,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             headers={"content-type": "text/plain;charset=UTF-8", "origin": "https://evil.test"},
         )
         assert rejected.status_code >= 400
+        send_drains(daemon.port)
         # every metric the dashboards and rules name, but those needing Google's APIs
         expected = referenced_names() - google_only_names()
 

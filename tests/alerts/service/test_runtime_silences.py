@@ -50,9 +50,8 @@ async def call(
     daemon: RunningDaemon, method: str, path: str, auth: bool = True, **kwargs: Any
 ) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10.0) as client:
-        return await client.request(
-            method, daemon.url + path, headers=AUTH if auth else {}, **kwargs
-        )
+        headers = {**(AUTH if auth else {}), **kwargs.pop("headers", {})}
+        return await client.request(method, daemon.url + path, headers=headers, **kwargs)
 
 
 def write(tmp_path: Path, config: dict[str, Any]) -> str:
@@ -181,7 +180,7 @@ async def test_api_crud_and_auth(
         assert added["source"] == "runtime"
         assert added["matchers"] == {"alertname": "ProbeFailed"}
         assert added["comment"] == "deploy"
-        assert added["created_by"] == "api"
+        assert added["created_by"] == "token@127.0.0.1"  # who, never the credential
         assert added["active"] is True
 
         listed = (await call(daemon, "GET", "/silences")).json()["silences"]
@@ -196,6 +195,9 @@ async def test_api_crud_and_auth(
         assert bad.status_code == 400
         assert bad.json()["error"].startswith("duration:")
         bad = await call(daemon, "POST", "/silences", content=b"{not json")
+        assert bad.status_code == 415  # no Content-Type: application/json
+        json_type = {"content-type": "application/json"}
+        bad = await call(daemon, "POST", "/silences", content=b"{", headers=json_type)
         assert bad.status_code == 400
         assert "JSON" in bad.json()["error"]
 
@@ -264,7 +266,7 @@ async def test_silences_survive_a_restart(
     store_url: str, site: FakeReceiverServer, pagerduty: FakeReceiverServer
 ) -> None:
     config = make_config(**doc(site, pagerduty, store_url))
-    body = {"matchers": {"target": "site"}, "ends_at": "2099-01-01T00:00:00Z", "comment": "x"}
+    body = {"matchers": {"target": "site"}, "duration": "6d", "comment": "x"}
     async with run_daemon(config) as daemon:
         response = await call(daemon, "POST", "/silences", json=body)
         assert response.status_code == 201, response.text

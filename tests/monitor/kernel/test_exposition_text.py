@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
+from collections.abc import Sequence
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -59,22 +59,30 @@ def test_same_bytes_as_generate_latest() -> None:
 async def test_text_is_rendered_after_a_store_change_once_scraped() -> None:
     store = SnapshotStore()
     exposition = Exposition(store)
-    builds = []
+    builds: list[bool] = []
     original = exposition._store_text.render
 
-    def counting() -> str:
-        builds.append(1)
-        return original()
+    def counting(snapshots: Sequence[Snapshot], openmetrics: bool = False) -> str:
+        builds.append(openmetrics)
+        return original(snapshots, openmetrics)
 
     exposition._store_text.render = counting  # type: ignore[method-assign]
     put(store, "one", "a", [LAG(1, "z", "a", target="a")])
-    await asyncio.sleep(0)
+    await exposition.settled()
     assert builds == []  # nobody scraped yet: nothing is rendered ahead
-    exposition.render()
-    assert len(builds) == 1
+    await exposition.render_async()
+    assert builds == [False]
     put(store, "one", "a", [LAG(2, "z", "a", target="a")])
     put(store, "two", "b", [LAG(3, "z", "a", target="b")])
-    await asyncio.sleep(0)
-    assert len(builds) == 2  # one render for both changes, ahead of the scrape
-    body = exposition.render()
-    assert len(builds) == 2 and b'y_lag_seconds{alpha="a",target="b",zeta="z"} 3.0' in body
+    await exposition.settled()
+    assert builds == [False, False]  # one render for both changes, ahead of the scrape
+    body = await exposition.render_async()
+    assert builds == [False, False]
+    assert b'y_lag_seconds{alpha="a",target="b",zeta="z"} 3.0' in body
+    # once OpenMetrics was asked for, both formats are rendered ahead, the latest first
+    await exposition.render_async(openmetrics=True)
+    put(store, "one", "a", [LAG(4, "z", "a", target="a")])
+    await exposition.settled()
+    assert builds[-2:] == [True, False]
+    assert (await exposition.render_async(openmetrics=True)).endswith(b"# EOF\n")
+    assert len(builds) == 5

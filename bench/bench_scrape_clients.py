@@ -1,0 +1,215 @@
+"""/metrics as real scrapers ask for it: each client's Accept header, after a fresh collection.
+
+Starts a throw-away PostgreSQL with STATEMENTS distinct statements in pg_stat_statements
+(as bench_postgres.py does), a daemon watching it, and for the default top N and for every
+statement exported, scrapes /metrics with the Accept header of Prometheus 2.x, Prometheus
+3.x, Grafana Alloy, vmagent and none, each scrape right after a statements collection was
+stored (what a 15 s scrape interval sees). Prints, per client, the median and p99 latency
+with and without gzip, the ratio to the text path (no Accept header) measured in the same
+run, and prometheus-postgres-exporter's latency exporting the same statements, also in
+this run.
+
+The daemon runs in this process on its own event loop in a thread (a real Daemon, HTTP
+on a loopback port); each scrape follows a statements collection run to completion on
+that loop (the job alone, as bench_postgres.py does, without the alert evaluation that
+follows a scheduled run), so the body must be rendered again for it: the prerender the
+store change started races the scrape. prometheus-postgres-exporter is a separate
+process; both are scraped over one keep-alive http.client connection per client.
+
+``uv run python bench/bench_scrape_clients.py`` (quick: 30 scrapes per client);
+``--full`` for 200.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_postgres import (
+    EXPORTER,
+    STATEMENTS,
+    ThreadedDaemon,
+    exporter_process,
+    free_port,
+    generate,
+    percentile,
+)
+
+from monitor.app.config import validate
+from monitor.app.demo.testbed import TestBed
+from monitor.kernel.negotiation import negotiate
+
+CLIENTS = {
+    "Prometheus 2.x": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Prometheus 3.x": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
+    "escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "Grafana Alloy": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.3",
+    "vmagent": "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+    "no Accept": None,
+}
+
+
+class Scraper:
+    """One keep-alive connection; ``get`` returns (ms, body bytes, content type)."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(self, accept: str | None, gzip: bool) -> tuple[float, bytes, str]:
+        headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
+        if accept is not None:
+            headers["Accept"] = accept
+        started = time.perf_counter()
+        self.conn.request("GET", "/metrics", headers=headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise RuntimeError(f"/metrics answered {response.status}")
+        return elapsed, body, response.getheader("content-type", "")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextlib.contextmanager
+def daemon(dsn: str, top_n: int) -> Iterator[tuple[ThreadedDaemon, Callable[[], None]]]:
+    """A daemon watching ``dsn``, and a function running one statements collection."""
+    config = validate(
+        {
+            "interval": "1h",
+            "http": {"listen": f"127.0.0.1:{free_port()}"},
+            "targets": {
+                "postgres": [{"name": "bench", "url": dsn, "statements": {"top_n": top_n}}]
+            },
+            "state": {"url": "sqlite:///:memory:"},
+        },
+        environ={},
+    )
+    runner = ThreadedDaemon(config)
+    try:
+        assert runner.daemon is not None
+        daemon = runner.daemon
+        deadline = time.monotonic() + 60
+        while not all(s.up is not None for s in runner.call(daemon.store.statuses)):
+            if time.monotonic() > deadline:
+                raise RuntimeError("collectors did not run")
+            time.sleep(0.1)
+        job = next(j for j in daemon.jobs if j.collector == "postgres_statements")
+
+        def collect() -> None:
+            asyncio.run_coroutine_threadsafe(daemon.runner.run(job), runner.loop).result(60)
+
+        yield runner, collect
+    finally:
+        runner.stop()
+
+
+def fmt(values: list[float]) -> str:
+    return f"median {statistics.median(values):7.2f} ms  p99 {percentile(values, 99):7.2f} ms"
+
+
+def bench_clients(
+    port: int, collect: Callable[[], None], requests: int
+) -> dict[str, dict[str, list[float]]]:
+    """Per client: identity and gzip latencies, each scrape right after a collection."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, accept in CLIENTS.items():
+        scraper = Scraper(port)
+        scraper.get(accept, gzip=False)  # open the connection
+        timings: dict[str, list[float]] = {"identity": [], "gzip": []}
+        for i in range(requests * 2):
+            gzip = i % 2 == 1
+            collect()
+            ms, _, ctype = scraper.get(accept, gzip)
+            timings["gzip" if gzip else "identity"].append(ms)
+            expected = negotiate(accept).content_type
+            if ctype != expected:
+                raise RuntimeError(f"{name}: got {ctype}, expected {expected}")
+        scraper.close()
+        out[name] = timings
+    return out
+
+
+def bench_exporter(dsn: str, tmp: Path, limit: int | None, requests: int) -> list[float]:
+    with exporter_process(dsn, tmp, limit) as port:
+        scraper = Scraper(port)
+        scraper.get(CLIENTS["Prometheus 2.x"], gzip=True)
+        out = [scraper.get(CLIENTS["Prometheus 2.x"], gzip=True)[0] for _ in range(requests)]
+        scraper.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="200 scrapes per client")
+    args = parser.parse_args()
+    requests = 200 if args.full else 30
+    have_exporter = Path(EXPORTER).exists()
+    verdicts = []
+    with TestBed(replica=False) as bed, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        bed.primary.append_conf({"pg_stat_statements.max": 10000})
+        bed.primary.stop()
+        bed.primary.start()
+        dsn = bed.primary.dsn()
+        generate(bed)
+        print(f"{requests} scrapes per client and encoding, each after a fresh collection")
+        for label, top_n, limit in (
+            ("default top 100", 100, 100),
+            ("every statement", STATEMENTS + 1000, None),
+        ):
+            with daemon(dsn, top_n) as (runner, collect):
+                assert runner.daemon is not None and runner.daemon.bound_port is not None
+                port = runner.daemon.bound_port
+                probe = Scraper(port)
+                _, body, _ = probe.get(None, gzip=False)
+                probe.close()
+                series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+                results = bench_clients(port, collect, requests)
+            theirs = bench_exporter(dsn, tmp, limit, requests) if have_exporter else None
+            text = statistics.median(results["no Accept"]["gzip"])
+            print(f"== {label}: {series} series")
+            for name, timings in results.items():
+                ratio = statistics.median(timings["gzip"]) / text
+                print(
+                    f"  {name:<15} gzip {fmt(timings['gzip'])}   identity "
+                    f"{fmt(timings['identity'])}   gzip / text path {ratio:4.2f}x"
+                )
+            prom = statistics.median(results["Prometheus 2.x"]["gzip"])
+            prom3 = statistics.median(results["Prometheus 3.x"]["gzip"])
+            limit_ms = 5.0 if top_n == 100 else 50.0
+            verdicts.append(
+                f"{label}: Prometheus 2.x {prom:.2f} ms / 3.x {prom3:.2f} ms "
+                f"(< {limit_ms:g} ms: {'yes' if max(prom, prom3) < limit_ms else 'NO'}), "
+                f"{prom / text:.2f}x text (<= 1.5x: {'yes' if prom / text <= 1.5 else 'NO'})"
+            )
+            if theirs is not None:
+                ratio = statistics.median(theirs) / prom
+                print(
+                    f"  postgres_exporter (Prometheus 2.x header, gzip) {fmt(theirs)}"
+                    f"   -> ours {ratio:5.1f}x faster"
+                )
+                verdicts[-1] += f", {ratio:.1f}x faster than postgres_exporter (>= 50x)"
+            else:
+                print("  prometheus-postgres-exporter is not installed: skipped")
+    print("targets:")
+    for line in verdicts:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
