@@ -4,7 +4,7 @@ receiver that ``deploys.rollback`` stands for."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from alerts.receivers.config import (
     HerokuRollbackConfig,
@@ -14,12 +14,23 @@ from alerts.receivers.config import (
 )
 from alerts.routing import Route
 from collectors.deploys.announce import ChangeTarget, change_url
+from collectors.deploys.config import DeploysConfig
 from collectors.heroku_logs.aggregate import DrainState
 from collectors.heroku_logs.component import LogDrainComponent
 from monitor.app.config import Config
 from monitor.kernel.component import Component
+from monitor.kernel.sharding import resolve_shard
 
 ROLLBACK_RECEIVER = "heroku_rollback"
+
+
+def deploys_section(config: Config, environ: Mapping[str, str]) -> DeploysConfig | None:
+    """``deploys``, on one shard only (the first) when the daemon is sharded: markers
+    are announced and releases compared once."""
+    if config.deploys is None:
+        return None
+    shard = resolve_shard(config.shard, environ)
+    return config.deploys if not shard.sharded or shard.index == 1 else None
 
 
 def change_targets(config: Config) -> tuple[ChangeTarget, ...]:

@@ -69,7 +69,7 @@ def build_components(config: Config, context: Context) -> list[Component]:
         *rum.components(config.targets.rum, context),
         *drain,
         *deploys.components(
-            config.deploys,
+            deploys_wiring.deploys_section(config, os.environ),
             config.state.url,
             context,
             deploys_wiring.drain_state(drain),

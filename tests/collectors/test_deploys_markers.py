@@ -301,3 +301,14 @@ async def test_daemon_turns_drain_releases_and_posts_into_markers(tmp_path: Path
             return found if len(found) == 4 else None
 
         assert await wait_for(versions, timeout=15) == {"v123", "v124", "v125", "v126"}
+
+
+def test_sharded_daemons_compare_on_the_first_shard_only() -> None:
+    from monitor.app.config import validate
+    from monitor.app.deploys_wiring import deploys_section
+
+    config = validate({"deploys": {}}, environ={})
+    assert deploys_section(config, {}) is config.deploys
+    assert deploys_section(config, {"MONITOR_SHARD": "1/3"}) is config.deploys
+    assert deploys_section(config, {"MONITOR_SHARD": "2/3"}) is None
+    assert deploys_section(validate({}, environ={}), {}) is None
