@@ -96,7 +96,32 @@ class LogConfig(Model):
     send_resolved: bool = True
 
 
+class HerokuRollbackConfig(HttpReceiverConfig):
+    """Rolls an app back to its previous release on a critical ``ReleaseRegression``
+    (Heroku Platform API). Made from ``deploys.rollback`` or configured by hand;
+    see docs/deploys.md for the risks."""
+
+    type: Literal["heroku_rollback"]
+    api_key: SecretStr | None = None
+    dry_run: bool = True
+    within: Duration = 1800.0
+    """Only for a regression detected this soon after the deploy."""
+    api_url: HttpUrl = "https://api.heroku.com"
+    send_resolved: bool = False
+
+    @model_validator(mode="after")
+    def _key_when_live(self) -> Self:
+        if not self.dry_run and (self.api_key is None or not self.api_key.get_secret_value()):
+            raise ValueError("dry_run: false needs api_key (HEROKU_API_KEY)")
+        return self
+
+
 ReceiverConfig = Annotated[
-    PagerDutyConfig | SlackConfig | WebhookConfig | AlertmanagerConfig | LogConfig,
+    PagerDutyConfig
+    | SlackConfig
+    | WebhookConfig
+    | AlertmanagerConfig
+    | LogConfig
+    | HerokuRollbackConfig,
     Field(discriminator="type"),
 ]

@@ -13,12 +13,14 @@ from alerts.receivers.alertmanager import AlertmanagerReceiver
 from alerts.receivers.base import Outcome, Receiver, Result
 from alerts.receivers.config import (
     AlertmanagerConfig,
+    HerokuRollbackConfig,
     LogConfig,
     PagerDutyConfig,
     ReceiverConfig,
     SlackConfig,
     WebhookConfig,
 )
+from alerts.receivers.heroku_rollback import HerokuRollbackReceiver
 from alerts.receivers.log import LogReceiver
 from alerts.receivers.pagerduty import PagerDutyReceiver
 from alerts.receivers.slack import SlackReceiver
@@ -44,6 +46,7 @@ KINDS: dict[str, ReceiverKind] = {
     "webhook": ReceiverKind(WebhookConfig, WebhookReceiver),
     "alertmanager": ReceiverKind(AlertmanagerConfig, AlertmanagerReceiver),
     "log": ReceiverKind(LogConfig, _log),
+    "heroku_rollback": ReceiverKind(HerokuRollbackConfig, HerokuRollbackReceiver),
 }
 """Every receiver kind by its ``type``: its config model and how to make it."""
 
@@ -74,6 +77,9 @@ def build_receivers(
         while fallback in out:
             fallback = "_" + fallback
         out[fallback] = LogReceiver(fallback)
+    for receiver in out.values():
+        if isinstance(receiver, HerokuRollbackReceiver):
+            receiver.tell(r for r in out.values() if not isinstance(r, HerokuRollbackReceiver))
     return out, fallback
 
 

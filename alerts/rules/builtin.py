@@ -438,6 +438,19 @@ _PACK: tuple[dict[str, Any], ...] = (
         "description": "The drain was removed, its credential changed, or the app stopped "
         "logging: the Heroku* rules see nothing meanwhile.",
     },
+    # --- releases (deploys): a signal that got worse with the app's newest release --------
+    {
+        "name": "ReleaseRegression",
+        "metric": "monitor_release_regression",
+        "op": ">",
+        "threshold": 0,
+        "severity": "critical",
+        "summary": "{{ labels.app }} {{ labels.version }}: {{ labels.change }}",
+        "description": "Since release {{ labels.version }} (before it: "
+        "{{ labels.previous_version }}), {{ labels.signal }} got worse beyond the configured "
+        "effect size, on enough traffic to rule out noise. `monitor deploy report --version "
+        "{{ labels.version }}` prints the whole comparison; a newer release resolves this.",
+    },
     # --- the monitor itself ----------------------------------------------------------------
     {
         "name": "MonitorCollectorFailing",

@@ -211,6 +211,22 @@ def panels(items: list[P]) -> list[dict[str, Any]]:
     return out
 
 
+DEPLOY_ANNOTATION: dict[str, Any] = {
+    "name": "Deploys",
+    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+    "enable": True,
+    "iconColor": "#8AB8FF",
+    # one point per release, its value the release time in ms ("series value as timestamp")
+    "expr": "max by (app, version, commit, kind) (monitor_deploy_timestamp_seconds) * 1000",
+    "step": "60s",
+    "useValueForTime": True,
+    "titleFormat": "{{app}} {{version}}",
+    "textFormat": "{{kind}} {{commit}}",
+    "tagKeys": "app,version",
+}
+"""Every dashboard draws deploy markers (``monitor_deploy_timestamp_seconds``)."""
+
+
 def dashboard(
     uid: str,
     title: str,
@@ -231,7 +247,7 @@ def dashboard(
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "browser",
-        "annotations": {"list": annotations or []},
+        "annotations": {"list": [DEPLOY_ANNOTATION, *(annotations or [])]},
         "links": [
             {
                 "title": "app-monitor",
@@ -1041,26 +1057,6 @@ def service_quantile(q: float, by: str = "app") -> str:
     return f"histogram_quantile({q}, sum by (le, {by}) (rate({SERVICE}_bucket{{{HA}}}[{RATE}])))"
 
 
-def release_annotation() -> dict[str, Any]:
-    """Each release at the time Heroku created it: the series value (the release
-    timestamp, in ms) is the annotation's time, so it stays put however often it is
-    scraped, and shows even when the release happened before the scrape began."""
-    return {
-        "name": "Releases",
-        "datasource": DS,
-        "enable": True,
-        "iconColor": "rgba(255, 96, 96, 1)",
-        "expr": f"heroku_release_info{{{HA}}}\n"
-        f"* on (job, instance, app) group_left heroku_release_timestamp_seconds{{{HA}}}\n"
-        "* 1000",
-        "useValueForTime": True,
-        "step": "60s",
-        "titleFormat": "{{app}} {{version}}",
-        "textFormat": "commit {{commit}}",
-        "tagKeys": "app",
-    }
-
-
 def heroku() -> dict[str, Any]:
     items = [
         row("Requests (Heroku router)"),
@@ -1462,7 +1458,7 @@ def heroku() -> dict[str, Any]:
         variable_query("app", 'label_values(heroku_drain_frames_total{job=~"$job"}, app)', "App"),
     ]
     return dashboard("app-monitor-heroku", "app-monitor / Heroku app (log drain)", variables,
-                     items, [release_annotation()])  # fmt: skip
+                     items)  # fmt: skip
 
 
 DASHBOARDS = {

@@ -1,4 +1,4 @@
-"""The ``monitor`` command line: run, once, check, test-alert, silence, demo."""
+"""The ``monitor`` command line: run, once, check, test-alert, silence, deploy, demo."""
 
 from __future__ import annotations
 
@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     silence_expire = silence_sub.add_parser("expire", help="end a runtime silence now")
     with_config(silence_expire)
     silence_expire.add_argument("id", help="the id printed by `silence add` or `silence list`")
+    deploy = sub.add_parser("deploy", help="record a deploy marker or print a release's report")
+    deploy_sub = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
+    deploy_mark = deploy_sub.add_parser("mark", help="record a deploy (Heroku release phase, CI)")
+    with_config(deploy_mark)
+    deploy_mark.add_argument("--version", required=True, help="release number, e.g. v124")
+    deploy_mark.add_argument("--commit", help="git SHA of the release")
+    deploy_mark.add_argument("--app", help="app name (default: $HEROKU_APP_NAME)")
+    deploy_mark.add_argument("--description", help="what changed")
+    deploy_report = deploy_sub.add_parser("report", help="print a release's comparison table")
+    with_config(deploy_report)
+    deploy_report.add_argument("--app", help="only this app")
+    deploy_report.add_argument("--version", help="release number (default: the newest compared)")
     demo = sub.add_parser("demo", help="run against a throwaway local PostgreSQL")
     demo.add_argument("--listen", default="127.0.0.1:9187")
     demo.add_argument("--duration", default=None, help="stop after this long (e.g. 60s)")
@@ -247,12 +259,29 @@ def cmd_silence(args: argparse.Namespace) -> int:
     return asyncio.run(silence_cli.expire(alerting_section(config), args.id))
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from collectors.deploys import cli as deploy_cli
+
+    config = _load(args.config)
+    if args.deploy_command == "mark":
+        app = (
+            args.app
+            or os.environ.get("HEROKU_APP_NAME")
+            or (config.log_drain.default_app if config.log_drain else None)
+        )
+        return asyncio.run(
+            deploy_cli.mark(config.state.url, app, args.version, args.commit, args.description)
+        )
+    return asyncio.run(deploy_cli.report(config.state.url, args.app, args.version))
+
+
 COMMANDS = {
     "run": cmd_run,
     "once": cmd_once,
     "check": cmd_check,
     "test-alert": cmd_test_alert,
     "silence": cmd_silence,
+    "deploy": cmd_deploy,
     "demo": cmd_demo,
 }
 

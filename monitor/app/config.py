@@ -23,6 +23,7 @@ from alerts.runtime_silences import DEFAULT_MAX_SILENCE
 from alerts.silences import Silence
 from alerts.statedb.config import StateConfig
 from collectors.crux.config import CruxConfig
+from collectors.deploys.config import DeploysConfig
 from collectors.heroku_logs.config import LogDrainConfig
 from collectors.http_probe.config import HttpProbeTarget
 from collectors.memcached.config import MemcachedTarget
@@ -88,6 +89,8 @@ class Config(Model):
     log_drain: LogDrainConfig | None = None
     queries: Queries = ()
     """Custom SQL metrics (see collectors/queries/config.py)."""
+    deploys: DeploysConfig | None = None
+    """Deploy markers and release comparison (see collectors/deploys/config.py)."""
     shard: ShardConfig | None = None
     """This daemon's part of the targets (see monitor/kernel/sharding.py)."""
 
@@ -97,6 +100,13 @@ class Config(Model):
             for name in route.receivers:
                 if name not in self.receivers:
                     raise ValueError(f"routes[{i}]: unknown receiver {name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _deploys_notify_receivers(self) -> Self:
+        for name in self.deploys.notify if self.deploys else ():
+            if name not in self.receivers:
+                raise ValueError(f"deploys.notify: unknown receiver {name!r}")
         return self
 
     @model_validator(mode="after")

@@ -21,7 +21,9 @@ from collectors import (
     redis_cache,
     rum,
 )
+from collectors.deploys import component as deploys
 from collectors.heroku_logs import component as log_drain
+from monitor.app import deploys_wiring
 from monitor.app.config import Config
 from monitor.app.shards import ShardSource
 from monitor.kernel import loop_lag, remote_write
@@ -60,11 +62,20 @@ def _all_sources(config: Config) -> list[Source]:
 
 def build_components(config: Config, context: Context) -> list[Component]:
     """Every enabled component: push, alerting, browser beacons."""
+    drain = log_drain.components(config.log_drain, config.state.url, context)
     return [
         *remote_write.components(config.remote_write, context),
         *alerting.components(alerting_section(config), context),
         *rum.components(config.targets.rum, context),
-        *log_drain.components(config.log_drain, config.state.url, context),
+        *drain,
+        *deploys.components(
+            deploys_wiring.deploys_section(config, os.environ),
+            config.state.url,
+            context,
+            deploys_wiring.drain_state(drain),
+            deploys_wiring.change_targets(config),
+            deploys_wiring.default_app(config),
+        ),
         *loop_lag.components(context),
     ]
 
@@ -73,8 +84,8 @@ def alerting_section(config: Config) -> AlertingConfig:
     """The alerting section, gathered from the root's top-level keys (the SPEC's shape),
     with the two facts it needs from elsewhere."""
     return AlertingConfig(
-        receivers=config.receivers,
-        routes=config.routes,
+        receivers=deploys_wiring.receivers_with_rollback(config),
+        routes=deploys_wiring.routes_with_rollback(config),
         silences=config.silences,
         rules=config.rules,
         state=config.state,

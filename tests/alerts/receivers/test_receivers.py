@@ -255,4 +255,4 @@ def test_every_receiver_type_is_registered() -> None:
     assert {KINDS[m.model_fields["type"].annotation.__args__[0]].config for m in models} == set(
         models
     )
-    assert set(KINDS) == {"pagerduty", "slack", "webhook", "alertmanager", "log"}
+    assert set(KINDS) == {"pagerduty", "slack", "webhook", "alertmanager", "log", "heroku_rollback"}
