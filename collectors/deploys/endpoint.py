@@ -12,7 +12,6 @@ over 16 KiB; 415 another content type; 503 the state database is unreachable.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -21,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from collectors.deploys.markers import MarkerError, marker
 from collectors.deploys.store import DeployStore
 from collectors.heroku_logs.release_log import ReleaseLogError
-from monitor.kernel.http import Authenticator, forbidden_without_credentials
+from monitor.kernel.http import Authenticator, read_json_change
 
 BODY_MAX = 16 * 1024
 STORE_TIMEOUT = 10.0
@@ -41,22 +40,9 @@ class DeployEndpoint:
         self._on_marker = on_marker
 
     async def handle(self, request: Request) -> Response:
-        if not self._auth.required:
-            return forbidden_without_credentials("POST /deploys")
-        if not self._auth.allows(request):
-            return self._auth.challenge()
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json":
-            return _error(415, "Content-Type must be application/json")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > BODY_MAX:
-                return _error(413, f"body over {BODY_MAX} bytes")
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "body is not valid JSON")
+        doc = await read_json_change(request, self._auth, "POST /deploys", BODY_MAX)
+        if isinstance(doc, Response):
+            return doc
         if not isinstance(doc, dict):
             return _error(400, "body must be a JSON object")
         unknown = set(doc) - {"app", "version", "commit", "description"}
