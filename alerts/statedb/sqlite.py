@@ -95,15 +95,27 @@ class SqliteStateDb(StateDb):
         return result
 
     def _apply(self, changes: Changes) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            for sql, rows in statements(changes):
+                conn.executemany(sql, rows)
+
+        self._transaction(write)
+
+    def _transaction(self, write: Any) -> Any:
+        """``write(conn)`` in one ``BEGIN IMMEDIATE`` transaction. Whatever fails, the
+        COMMIT included (disk full, I/O error, busy), the transaction is rolled back, so
+        the connection is usable for the next write."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for sql, rows in statements(changes):
-                conn.executemany(sql, rows)
+            result = write(conn)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        return result
 
     async def apply(self, changes: Changes) -> None:
         if changes:
@@ -118,15 +130,11 @@ class SqliteStateDb(StateDb):
         return result
 
     def _add_silence(self, row: SilenceRow, prune_before: float) -> None:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        def write(conn: sqlite3.Connection) -> None:
             conn.execute(PRUNE_SILENCES, (prune_before,))
             conn.execute(INSERT_SILENCE, astuple(row))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+
+        self._transaction(write)
 
     async def add_silence(self, row: SilenceRow, prune_before: float) -> None:
         await self._call(self._add_silence, row, prune_before)
