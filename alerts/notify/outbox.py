@@ -169,12 +169,15 @@ class Outbox:
                 self._ledger.trigger_done(row.instance_key, row.receiver, SENT, now)
             self._ledger.receiver_ok(row.receiver)
 
-    def retry(self, ids: Iterable[int], result: Result, now: Clock) -> float:
-        """Reschedule after a transient failure; returns the delay chosen."""
+    def retry(
+        self, ids: Iterable[int], result: Result, now: Clock, *, at_once: bool = False
+    ) -> float:
+        """Reschedule after a transient failure (``at_once``: due now); returns the delay
+        chosen."""
         self._on_change()
         delay = 0.0
         for row in self._rows(ids):
-            delay = max(backoff(row.attempts), result.retry_after or 0.0)
+            delay = 0.0 if at_once else max(backoff(row.attempts), result.retry_after or 0.0)
             self._replace(
                 replace(
                     row, state=PENDING, next_attempt_at=now.wall + delay, last_error=result.detail
@@ -184,7 +187,15 @@ class Outbox:
             self._counters.count(row.receiver, "retry")
         return delay
 
-    def failed(self, ids: Iterable[int], result: Result, now: Clock) -> None:
+    def unsend(self, ids: Iterable[int]) -> None:
+        """Rows marked ``sending`` that were not sent after all (leadership lost)."""
+        for row in self._rows(ids):
+            self._replace(replace(row, state=PENDING, attempts=max(0, row.attempts - 1)))
+
+    def failed(
+        self, ids: Iterable[int], result: Result, now: Clock, *, broken: bool = True
+    ) -> None:
+        """Drop rows refused for good; ``broken``: mark their receiver broken."""
         self._on_change()
         receivers = set()
         for row in self._rows(ids):
@@ -193,8 +204,12 @@ class Outbox:
             self._counters.count(row.receiver, "permanent_error")
             if row.action == "trigger":
                 self._ledger.trigger_done(row.instance_key, row.receiver, FAILED, now)
-        for name in receivers:
+        for name in receivers if broken else ():
             self._ledger.receiver_broken(name, result.detail, now)
+
+    def receiver_broken(self, name: str, reason: str, now: Clock) -> None:
+        self._on_change()
+        self._ledger.receiver_broken(name, reason, now)
 
     def silenced(self, row: OutboxRow) -> None:
         self._on_change()
