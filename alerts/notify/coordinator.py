@@ -188,7 +188,9 @@ class AlertEngine:
         )
 
     def _resolve(self, instance: AlertInstance, now: Clock) -> None:
-        self.inherited.discard(instance.key)
+        if instance.key in self.inherited:
+            self.inherited.discard(instance.key)
+            self.persistence.unrecord(instance.key)
         labels = self.alert_labels(instance)
         for told in self.ledger.told_about(instance.key):
             self.ledger.forget(instance.key, told.receiver)

@@ -139,7 +139,9 @@ class Ledger:
         mine = dict(self.notifications)
         records = {(n.instance_key, n.receiver): n for n in notifications}
         by_status = {s.name: s for s in statuses}
-        if keep_memory:
+        if keep_memory:  # what memory forgot while the store was down stays forgotten
+            for key in self._journal.notifications - set(mine):
+                records.pop(key, None)
             records.update(mine)
             self._journal.notifications |= set(mine)
             by_status.update(self.receiver_status)

@@ -223,8 +223,11 @@ class Outbox:
         """Take over the stored rows (a row left ``sending`` is sent again); with
         ``keep_memory`` this process's own rows win and are written out."""
         mine = [(row, self.due[row.id]) for row in self.rows.values()]
+        gone = self._journal.outbox - set(self.rows) if keep_memory else set()
         self.clear()
         for row in rows:
+            if row.id in gone:
+                continue  # delivered (or dropped) from memory while the store was down
             if row.state == SENDING:
                 log.warning(
                     "a delivery was interrupted before its outcome was recorded; sending again",

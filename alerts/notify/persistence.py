@@ -163,7 +163,9 @@ class Persistence:
         """
         stored = {si.key: si.instance(now) for si in data.instances}
         instances = dict(state.instances)
-        if keep_memory:
+        if keep_memory:  # an alert resolved while the store was down stays resolved
+            gone = self._journal.instances - set(instances)
+            stored = {k: v for k, v in stored.items() if k not in gone}
             instances = {**stored, **instances}
         else:
             instances.update(stored)
@@ -175,6 +177,12 @@ class Persistence:
         self._refreshed = {key: now.monotonic for key in stored}
         self.writable = True
         return EvalState(instances, history)
+
+    def unrecord(self, key: str) -> None:
+        """Do not write this instance's change: an alert another daemon paged resolved
+        while this one delivered without the store; the stored record stays, so the
+        leader with the store sends its resolve."""
+        self._journal.instances.discard(key)
 
     def step_down(self) -> None:
         """Another daemon leads: forget the delivery state (it owns it) and the journal."""
