@@ -94,9 +94,7 @@ def one_incident(pagerduty: FakeReceiverServer, *, triggers: int = 1) -> None:
 
 def slack_delivered(slack: FakeReceiverServer) -> list[str]:
     """The header of every message Slack accepted."""
-    return [
-        r.json()["blocks"][0]["text"]["text"] for r in slack.requests if 200 <= r.status < 300
-    ]
+    return [r.json()["blocks"][0]["text"]["text"] for r in slack.requests if 200 <= r.status < 300]
 
 
 async def test_follower_cut_off_from_the_store_for_10s_sends_nothing(

@@ -11,6 +11,7 @@ from support import wait_for
 from alerts.instance import AlertInstance, Clock, State
 from alerts.labels import freeze
 from alerts.statedb import StateDb, StateDbError, open_state_db
+from alerts.statedb.lease import Fenced
 from alerts.statedb.records import (
     Changes,
     HistoryRow,
@@ -19,10 +20,8 @@ from alerts.statedb.records import (
     ReceiverStatus,
     StoredInstance,
 )
-from alerts.statedb.lease import Fenced
 from alerts.statedb.sqlite import SqliteStateDb, sqlite_path
 from monitor.app.config import StateConfig
-from monitor.app.demo.testbed import TestBed
 
 
 def test_sqlite_urls() -> None:
