@@ -93,7 +93,8 @@ class Delivery:
             self._paused_until.get(name, 0.0) - now.monotonic,
             self._next_allowed.get(name, 0.0) - now.monotonic,
         )
-        rows = self.outbox.due_rows(name, now)
+        # one request per alert: the first ready row is enough (no scan of the rest)
+        rows = self.outbox.due_rows(name, now, limit=None if receiver.coalesce else 1)
         if not rows:
             return self.outbox.next_due(name, now)
         if hold > 0:
@@ -101,17 +102,18 @@ class Delivery:
         batch: list[tuple[int, Event]] = []
         group = ""
         muted = False
+        alone = self.splits.alone
         for row in rows:
+            # rows that cannot join this message are not even decoded (cheap per step)
+            if batch and (
+                not receiver.coalesce or row.group != group or {row.id, batch[0][0]} & alone
+            ):
+                continue
             event = Event.from_json(row.payload)
             if event.firing and self.silences.silencing(event.labels, now.wall) is not None:
                 log.info("delivery stopped by a silence", receiver=name, rule=event.rule)
                 self.outbox.silenced(row)
                 muted = True
-                continue
-            alone = self.splits.alone
-            if batch and (
-                not receiver.coalesce or row.group != group or {row.id, batch[0][0]} & alone
-            ):
                 continue
             group = row.group
             batch.append((row.id, event))

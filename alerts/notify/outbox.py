@@ -127,12 +127,15 @@ class Outbox:
 
     # ------------------------------------------------------------------ for delivery
 
-    def due_rows(self, receiver: str, now: Clock) -> list[OutboxRow]:
-        """Rows ready to send, oldest first; a row waits while an earlier one of the same
-        alert (for this receiver) is not ready, so a resolve never overtakes its trigger."""
+    def due_rows(self, receiver: str, now: Clock, limit: int | None = None) -> list[OutboxRow]:
+        """Rows ready to send, oldest first (at most ``limit``); a row waits while an
+        earlier one of the same alert (for this receiver) is not ready, so a resolve
+        never overtakes its trigger."""
         blocked: set[str] = set()
         ready: list[OutboxRow] = []
         for row_id in self._by_receiver.get(receiver, ()):
+            if limit is not None and len(ready) >= limit:
+                break
             row = self.rows[row_id]
             if row.instance_key in blocked:
                 continue
