@@ -17,6 +17,11 @@ Locally the holder counts its lease from *before* it sent the request
 (``valid_until = monotonic at send + lease``); the server's expiry is later, so the old
 holder always stops delivering before anyone else can take over.
 
+A holder is named ``<machine>:<pid>:<random>``, ``<machine>`` identifying this host,
+boot and PID namespace. A daemon restarted on the same machine after a crash takes a
+lease whose holder process is gone at once instead of waiting for it to expire (the
+check is made only for a holder in the same PID namespace, where it is reliable).
+
 Fencing: every write of the leader checks the token in the same transaction
 (:class:`Fenced` when another daemon took over), and delivery sends nothing while the
 local lease has run out (a process resumed after SIGSTOP must renew first, which fails
@@ -25,6 +30,10 @@ with a stale token).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import socket
 import time
 import uuid
 from abc import abstractmethod
@@ -39,20 +48,54 @@ LEASE_ROW = (
     "VALUES (1, '', 0, 0) ON CONFLICT (id) DO NOTHING"
 )
 FENCE = "SELECT token FROM monitor_alert_leader WHERE id = 1"
+HOLDER = "SELECT holder FROM monitor_alert_leader WHERE id = 1"
 RELEASE = "UPDATE monitor_alert_leader SET expires_at = 0 WHERE id = 1 AND holder = ? AND token = ?"
 """Parameters: holder, token. Ends the lease at once, so a follower takes over quickly."""
 
 
 def acquire_sql(now: str) -> str:
     """The take-or-renew statement, ``now`` being the server clock in epoch seconds.
-    Parameters: holder, token, holder, lease seconds, holder, token."""
+    Parameters: holder, token, holder, lease seconds, holder, token, a dead holder."""
     return (
         "UPDATE monitor_alert_leader SET "
         "token = CASE WHEN holder = ? AND token = ? THEN token ELSE token + 1 END, "
         f"holder = ?, expires_at = {now} + ? "
-        f"WHERE id = 1 AND ((holder = ? AND token = ?) OR expires_at <= {now}) "
+        f"WHERE id = 1 AND ((holder = ? AND token = ?) OR expires_at <= {now} OR holder = ?) "
         "RETURNING token"
     )
+
+
+def _machine() -> str:
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        with contextlib.suppress(OSError):
+            parts.append(
+                os.readlink(path) if path.endswith("/pid") else open(path).read().strip()  # noqa: SIM115
+            )
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+MACHINE = _machine()
+NO_HOLDER = "-"
+"""Matches no holder (holders are ``<machine>:<pid>:<random>``)."""
+
+
+def dead_holder(holder: str | None) -> str:
+    """``holder`` if it is a process of this machine that no longer exists, else a value
+    that matches no holder."""
+    if not holder:
+        return NO_HOLDER
+    machine, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if machine != MACHINE or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return NO_HOLDER
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return holder
+    except OSError:
+        pass  # exists, another user's
+    return NO_HOLDER
 
 
 class Fenced(StateDbError):
@@ -69,7 +112,7 @@ class Lease(Leadership):
 
     def __init__(self, lease: float) -> None:
         self.lease = lease
-        self.holder = uuid.uuid4().hex
+        self.holder = f"{MACHINE}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._token: int | None = None
         self._valid_until = 0.0
 
@@ -82,7 +125,8 @@ class Lease(Leadership):
 
     @abstractmethod
     async def _acquire(self, holder: str, token: int, lease: float) -> int | None:
-        """Run :func:`acquire_sql`; the token on success, None when another holds it."""
+        """Run :data:`HOLDER`, then :func:`acquire_sql` (with :func:`dead_holder` of what
+        it read) in one transaction; the token on success, None when another holds it."""
 
     @abstractmethod
     async def _release(self, holder: str, token: int) -> None: ...

@@ -31,6 +31,7 @@ import psycopg
 from alerts.statedb.base import Leadership, StateDb, StateDbError
 from alerts.statedb.lease import (
     FENCE,
+    HOLDER,
     LEASE_ROW,
     LEASE_SCHEMA,
     RELEASE,
@@ -38,6 +39,7 @@ from alerts.statedb.lease import (
     Lease,
     acquire_sql,
     check_token,
+    dead_holder,
 )
 from alerts.statedb.records import Changes, SilenceRow, StateData
 from alerts.statedb.sql import (
@@ -274,7 +276,11 @@ class PostgresLease(Lease):
         try:
             async with asyncio.timeout(OPERATION_TIMEOUT), conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                cur = await conn.execute(ACQUIRE, (holder, token, holder, lease, holder, token))
+                cur = await conn.execute(HOLDER)
+                current = await cur.fetchone()
+                dead = dead_holder(current[0] if current else None)
+                params = (holder, token, holder, lease, holder, token, dead)
+                cur = await conn.execute(ACQUIRE, params)
                 row = await cur.fetchone()
         except psycopg.errors.LockNotAvailable:
             return None  # the leader is writing right now: it holds the lease

@@ -18,12 +18,14 @@ from typing import Any
 from alerts.statedb.base import Leadership, StateDb, StateDbError
 from alerts.statedb.lease import (
     FENCE,
+    HOLDER,
     LEASE_ROW,
     LEASE_SCHEMA,
     RELEASE,
     Lease,
     acquire_sql,
     check_token,
+    dead_holder,
 )
 from alerts.statedb.records import Changes, SilenceRow, StateData
 from alerts.statedb.sql import (
@@ -176,7 +178,10 @@ class SqliteStateDb(StateDb):
 
     def _acquire(self, holder: str, token: int, lease: float) -> int | None:
         def write(conn: sqlite3.Connection) -> int | None:
-            row = conn.execute(ACQUIRE, (holder, token, holder, lease, holder, token)).fetchone()
+            current = conn.execute(HOLDER).fetchone()
+            dead = dead_holder(current[0] if current else None)
+            params = (holder, token, holder, lease, holder, token, dead)
+            row = conn.execute(ACQUIRE, params).fetchone()
             return int(row[0]) if row else None
 
         got: int | None = self._transaction(write)
