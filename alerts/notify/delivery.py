@@ -36,7 +36,6 @@ import structlog
 from alerts.instance import Clock
 from alerts.notify.events import Event
 from alerts.notify.outbox import Outbox
-from alerts.notify.split import Splits
 from alerts.receivers.base import Outcome, Receiver, Result
 from alerts.silences import Silences
 from monitor.kernel.redact import redact
@@ -63,7 +62,7 @@ class Delivery:
     ) -> None:
         self.outbox = outbox
         self.permit = permit
-        self.splits = Splits()
+        self.splits = outbox.splits
         self.receivers = dict(receivers)
         self.silences = silences
         self.clock = clock

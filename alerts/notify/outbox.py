@@ -29,6 +29,7 @@ from alerts.notify.counters import Counters
 from alerts.notify.events import Event
 from alerts.notify.journal import Journal
 from alerts.notify.ledger import Ledger
+from alerts.notify.split import Splits
 from alerts.receivers.base import Result
 from alerts.statedb.records import FAILED, PENDING, SENDING, SENT, OutboxRow
 
@@ -64,6 +65,8 @@ class Outbox:
         """Monotonic time each row is due."""
         self.active = False
         """True while this daemon delivers (the leader, or degraded)."""
+        self.splits = Splits()
+        """Rows of refused coalesced messages, to send one by one (used by delivery)."""
         self._by_idem: dict[str, int] = {}
         self._by_receiver: dict[str, list[int]] = {}
         self._next_id = 1
