@@ -201,7 +201,8 @@ async def firing_bench(full: bool) -> None:
             base = base or per
             print(
                 f"   {n:>6} {evaluated * 1e3:>14.0f} ms {delivered * 1e3:>8.0f} ms "
-                f"{per:>7.0f} us {steady * 1e3:>9.0f} ms   per-alert cost x{per / base:.2f} of N=1000"
+                f"{per:>7.0f} us {steady * 1e3:>9.0f} ms   "
+                f"per-alert cost x{per / base:.2f} of N=1000"
             )
     print("   (linear: the per-alert cost stays flat as N grows; O(n^2) would grow with N)")
 
