@@ -31,14 +31,26 @@ def instance_key(rule: str, labels: Labels) -> str:
 def dedup_key(rule: str, labels: Labels) -> str:
     """The PagerDuty ``dedup_key``: readable when short, hashed when it would not fit.
 
+    Label names and values are escaped (``\\`` ``,`` ``=`` get a backslash), so
+    ``{a: "x,b=y"}`` and ``{a: "x", b: "y"}`` get different keys; a label set without
+    those characters keeps the key it always had.
+
     >>> dedup_key("PgDown", (("target", "primary"),))
     'app-monitor/PgDown/target=primary'
+    >>> dedup_key("R", (("a", "x,b=y"),))
+    'app-monitor/R/a=x\\\\,b\\\\=y'
     """
-    readable = f"app-monitor/{rule}/" + ",".join(f"{k}={v}" for k, v in labels)
+    readable = f"app-monitor/{rule}/" + ",".join(
+        f"{_escape_part(k)}={_escape_part(v)}" for k, v in labels
+    )
     if len(readable) <= DEDUP_KEY_MAX and readable.isascii() and readable.isprintable():
         return readable
     digest = hashlib.sha256(instance_key(rule, labels).encode()).hexdigest()
     return f"app-monitor/{rule[:100]}/sha256:{digest}"
+
+
+def _escape_part(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
 @dataclass(frozen=True, slots=True)

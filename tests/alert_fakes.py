@@ -58,6 +58,8 @@ class Received:
     body: bytes
     at: float
     """time.monotonic() at arrival."""
+    status: int = 0
+    """The status answered (0: none, the connection was held or dropped)."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -78,6 +80,8 @@ class FakeReceiverServer:
         """What a ``site`` server answers to GET (the page an HTTP probe watches)."""
         self.site_cycle: Iterator[int] | None = None
         """When set, GETs are answered with its statuses in turn instead."""
+        self.poison: bytes | None = None
+        """Slack: a message whose body contains this is refused (400 invalid_payload)."""
 
     # ---- scripting
     def then(self, *answers: Answer) -> None:
@@ -137,8 +141,11 @@ class FakeReceiverServer:
                         status = next(self.site_cycle)
                     await self._write(writer, Answer(status, "site" if status < 400 else "down"))
                     continue
-                self.requests.append(Received(path, headers, body, time.monotonic()))
+                received = Received(path, headers, body, time.monotonic())
+                self.requests.append(received)
                 answer = self.answers.pop(0) if self.answers else self._default(body)
+                if not (answer.hold or answer.drop):
+                    received.status = answer.status
                 if answer.delay:
                     await asyncio.sleep(answer.delay)
                 if answer.hold:
@@ -196,6 +203,8 @@ class FakeReceiverServer:
                 {"Content-Type": "application/json"},
             )
         if self.kind == "slack":
+            if self.poison is not None and self.poison in raw:
+                return Answer(400, "invalid_payload")
             problem = slack_problem(data)
             return Answer(400, problem) if problem else Answer(200, "ok")
         return Answer(200, "")

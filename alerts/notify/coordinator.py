@@ -79,7 +79,13 @@ class AlertEngine:
             on_enqueue=on_enqueue,
             on_change=on_change,
         )
-        self.persistence = Persistence(db, journal, self.ledger, self.outbox, self.counters)
+        self.persistence = Persistence(
+            db, journal, self.ledger, self.outbox, self.counters, on_fenced=self.step_down
+        )
+        self.inherited: set[str] = set()
+        """Alerts already firing when this process began delivering without the stored
+        record (a follower that lost the state database): another daemon may have paged
+        them, so they are never triggered from this empty memory."""
         self._on_enqueue = on_enqueue or (lambda _: None)
         self._on_change = on_change or (lambda: None)
 
@@ -117,7 +123,7 @@ class AlertEngine:
                 if transition.resolved:
                     self._resolve(transition.instance, now)
             for instance in self.state.instances.values():
-                if instance.state is State.FIRING:
+                if instance.state is State.FIRING and instance.key not in self.inherited:
                     self._notify(instance, now)
         self._on_change()
         return result
@@ -186,6 +192,9 @@ class AlertEngine:
         )
 
     def _resolve(self, instance: AlertInstance, now: Clock) -> None:
+        if instance.key in self.inherited:
+            self.inherited.discard(instance.key)
+            self.persistence.unrecord(instance.key)
         labels = self.alert_labels(instance)
         for told in self.ledger.told_about(instance.key):
             self.ledger.forget(instance.key, told.receiver)
@@ -234,10 +243,14 @@ class AlertEngine:
             return True
         return await self.persistence.flush(self.state.instances, now)
 
-    def adopt(self, data: StateData, now: Clock, *, keep_memory: bool = False) -> None:
+    def adopt(
+        self, data: StateData, now: Clock, *, keep_memory: bool = False, token: int | None = None
+    ) -> None:
         """Become the leader with the state stored by the previous one (see
-        :meth:`Persistence.adopt`)."""
+        :meth:`Persistence.adopt`); ``token`` fences every write."""
         self.state = self.persistence.adopt(data, self.state, now, keep_memory=keep_memory)
+        self.persistence.token = token
+        self.inherited = set()
         self.outbox.active = True
         for name in self.outbox.receivers_waiting():
             self._on_enqueue(name)
@@ -247,10 +260,20 @@ class AlertEngine:
         """Another daemon leads now: forget delivery state (it owns it), keep evaluating."""
         self.outbox.active = False
         self.persistence.step_down()
+        self.inherited = set()
         self._on_change()
 
-    def lead_in_memory(self) -> None:
-        """Deliver without a reachable state database (fail-open); written later."""
+    def lead_in_memory(self, *, inherit: bool = False) -> None:
+        """Deliver without a reachable state database (fail-open); written later.
+
+        With ``inherit`` (this process was not the leader, so its delivery record is
+        empty) fail-open covers only what this process sees happen from now on: alerts
+        already firing are not triggered again (the leader paged them), and nothing is
+        written until this process holds the lease."""
+        if inherit:
+            firing = State.FIRING
+            self.inherited = {k for k, i in self.state.instances.items() if i.state is firing}
+            self.persistence.writable = False
         self.outbox.active = True
         self._on_change()
 

@@ -44,7 +44,8 @@ class Reason(Enum):
     NEVER_SENT = "never_sent"
     """The receiver was never told (silenced, or the trigger was cancelled unsent)."""
     GAVE_UP = "gave_up"
-    """The trigger failed permanently: there is nothing open to resolve."""
+    """The first trigger failed permanently: there is nothing open to resolve. (A refused
+    *repeat* does not count: the incident its first trigger opened gets its resolve.)"""
     RECEIVER_GONE = "receiver_gone"
     """The receiver is no longer configured: the resolve cannot be sent."""
     RESOLVE_NOT_WANTED = "resolve_not_wanted"
@@ -98,7 +99,7 @@ def decide_resolved(
     queued trigger was dropped before any attempt."""
     if told.status == SILENCED:
         return Reason.NEVER_SENT
-    if told.status == FAILED:
+    if told.status == FAILED and told.first_sent_at is None:
         return Reason.GAVE_UP
     if trigger_cancelled and told.first_sent_at is None:
         return Reason.NEVER_SENT  # still in its group_wait: nothing to resolve

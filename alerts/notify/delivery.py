@@ -11,7 +11,12 @@ Delivery talks only to the :class:`~alerts.notify.outbox.Outbox`. Each
    (coalescing receivers) or one event (PagerDuty), and records the outcome:
    delivered rows are removed, transient failures rescheduled with exponential backoff
    and jitter (at least ``Retry-After``), permanent failures dropped with the receiver
-   marked broken.
+   marked broken. A coalesced message refused permanently is split: its alerts are
+   sent one by one (:mod:`alerts.notify.split`), and resolves are never dropped.
+
+Nothing is sent unless ``permit()`` says so (the leadership lease is valid by this
+process's clock, or the daemon delivers degraded); it is asked again after the rows are
+recorded ``sending``, as that write may find the fencing token stale.
 
 A crash between the request and recording its outcome leaves the row ``sending``; the
 next leader sends it again. For PagerDuty the repeated event carries the same
@@ -37,6 +42,9 @@ from monitor.kernel.redact import redact
 
 log = structlog.get_logger("alerts.delivery")
 
+NOT_PERMITTED_POLL = 0.5
+"""Seconds between checks while leading without a valid lease (until renewed or lost)."""
+
 
 def system_clock() -> Clock:
     return Clock(time.monotonic(), time.time())
@@ -50,8 +58,11 @@ class Delivery:
         silences: Silences,
         *,
         clock: Callable[[], Clock] = system_clock,
+        permit: Callable[[], bool] = lambda: True,
     ) -> None:
         self.outbox = outbox
+        self.permit = permit
+        self.splits = outbox.splits
         self.receivers = dict(receivers)
         self.silences = silences
         self.clock = clock
@@ -71,14 +82,18 @@ class Delivery:
         """Try one delivery for ``name``; the seconds to wait before the next try
         (0: go again now), or None when there is nothing to do until woken."""
         if not self.outbox.active:
+            self.splits.clear()
             return None
+        if not self.permit():
+            return NOT_PERMITTED_POLL
         receiver = self.receivers[name]
         now = self.clock()
         hold = max(
             self._paused_until.get(name, 0.0) - now.monotonic,
             self._next_allowed.get(name, 0.0) - now.monotonic,
         )
-        rows = self.outbox.due_rows(name, now)
+        # one request per alert: the first ready row is enough (no scan of the rest)
+        rows = self.outbox.due_rows(name, now, limit=None if receiver.coalesce else 1)
         if not rows:
             return self.outbox.next_due(name, now)
         if hold > 0:
@@ -86,14 +101,18 @@ class Delivery:
         batch: list[tuple[int, Event]] = []
         group = ""
         muted = False
+        alone = self.splits.alone
         for row in rows:
+            # rows that cannot join this message are not even decoded (cheap per step)
+            if batch and (
+                not receiver.coalesce or row.group != group or {row.id, batch[0][0]} & alone
+            ):
+                continue
             event = Event.from_json(row.payload)
             if event.firing and self.silences.silencing(event.labels, now.wall) is not None:
                 log.info("delivery stopped by a silence", receiver=name, rule=event.rule)
                 self.outbox.silenced(row)
                 muted = True
-                continue
-            if batch and (not receiver.coalesce or row.group != group):
                 continue
             group = row.group
             batch.append((row.id, event))
@@ -104,6 +123,11 @@ class Delivery:
         ids = [row_id for row_id, _ in batch]
         self.outbox.sending(ids)
         await self.outbox.save(now)
+        if not self.outbox.active:
+            return None  # fenced by the write: another daemon leads
+        if not self.permit():
+            self.outbox.unsend(ids)
+            return NOT_PERMITTED_POLL
         self._next_allowed[name] = now.monotonic + receiver.min_interval
         self.in_flight += 1
         try:
@@ -114,14 +138,19 @@ class Delivery:
         finally:
             self.in_flight -= 1
         done = self.clock()
-        self._record(name, ids, result, done)
+        self._record(name, ids, result, done, coalesce=receiver.coalesce)
         await self.outbox.save(done)
         return 0.0
 
-    def _record(self, name: str, ids: list[int], result: Result, now: Clock) -> None:
+    def _record(
+        self, name: str, ids: list[int], result: Result, now: Clock, *, coalesce: bool = False
+    ) -> None:
         if result.outcome is Outcome.DELIVERED:
             self.outbox.delivered(ids, now)
+            self.splits.finish(name, ids, delivered=True, reason="", keep=False)
             log.debug("notification delivered", receiver=name, count=len(ids))
+        elif result.outcome is Outcome.PERMANENT and coalesce:
+            self._refused(name, ids, result, now)
         elif result.outcome is Outcome.RETRY:
             delay = self.outbox.retry(ids, result, now)
             if result.retry_after:
@@ -134,6 +163,38 @@ class Delivery:
             )
         else:
             self.outbox.failed(ids, result, now)
+
+    def _refused(self, name: str, ids: list[int], result: Result, now: Clock) -> None:
+        """A coalescing receiver refused a message for good (see :mod:`~.split`)."""
+        if len(ids) > 1:
+            log.warning(
+                "message refused permanently; sending its alerts one by one",
+                receiver=name,
+                count=len(ids),
+                error=result.detail,
+            )
+            self.splits.start(name, ids, result.detail)
+            self.outbox.retry(ids, result, now, at_once=True)
+            return
+        rows = [self.outbox.rows[i] for i in ids if i in self.outbox.rows]
+        resolves = [r.id for r in rows if r.action != "trigger"]
+        triggers = [r.id for r in rows if r.action == "trigger"]
+        if resolves:
+            log.error(
+                "resolve refused permanently; retrying it (a resolve is never dropped)",
+                receiver=name,
+                error=result.detail,
+            )
+            self.outbox.retry(resolves, result, now)
+        if triggers:
+            self.outbox.failed(triggers, result, now, broken=False)
+        broken = self.splits.finish(
+            name, ids, delivered=False, reason=result.detail, keep=bool(resolves)
+        )
+        if broken is not None:
+            self.outbox.receiver_broken(name, broken, now)
+        if resolves:
+            self.splits.alone.update(resolves)
 
     # ------------------------------------------------------------------ workers
 

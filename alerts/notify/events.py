@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -53,7 +53,8 @@ class Event:
         return self.active_at
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False, default=str)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict copies
+        return json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> Event:

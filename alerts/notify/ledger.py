@@ -66,15 +66,21 @@ class Ledger:
         self._journal.notifications.add((instance_key, receiver))
 
     def trigger_done(self, instance_key: str, receiver: str, status: str, now: Clock) -> None:
-        """The queued trigger was delivered (``SENT``) or refused for good (``FAILED``)."""
+        """The queued trigger was delivered (``SENT``) or refused for good (``FAILED``).
+
+        A refused *repeat* leaves the record ``SENT`` (its first trigger opened an incident
+        that still needs its resolve); ``first_sent_at`` is set only by a delivery."""
         record = self.get(instance_key, receiver)
         if record is None or record.status != QUEUED:
             return
+        delivered = status == SENT
+        if not delivered and record.first_sent_at is not None:
+            status = SENT
         self.put(
             replace(
                 record,
                 status=status,
-                first_sent_at=record.first_sent_at or now.wall,
+                first_sent_at=record.first_sent_at or (now.wall if delivered else None),
                 last_sent_at=now.wall,
             )
         )
@@ -133,7 +139,9 @@ class Ledger:
         mine = dict(self.notifications)
         records = {(n.instance_key, n.receiver): n for n in notifications}
         by_status = {s.name: s for s in statuses}
-        if keep_memory:
+        if keep_memory:  # what memory forgot while the store was down stays forgotten
+            for key in self._journal.notifications - set(mine):
+                records.pop(key, None)
             records.update(mine)
             self._journal.notifications |= set(mine)
             by_status.update(self.receiver_status)

@@ -29,6 +29,7 @@ from alerts.notify.counters import Counters
 from alerts.notify.events import Event
 from alerts.notify.journal import Journal
 from alerts.notify.ledger import Ledger
+from alerts.notify.split import Splits
 from alerts.receivers.base import Result
 from alerts.statedb.records import FAILED, PENDING, SENDING, SENT, OutboxRow
 
@@ -64,6 +65,8 @@ class Outbox:
         """Monotonic time each row is due."""
         self.active = False
         """True while this daemon delivers (the leader, or degraded)."""
+        self.splits = Splits()
+        """Rows of refused coalesced messages, to send one by one (used by delivery)."""
         self._by_idem: dict[str, int] = {}
         self._by_receiver: dict[str, list[int]] = {}
         self._next_id = 1
@@ -127,12 +130,15 @@ class Outbox:
 
     # ------------------------------------------------------------------ for delivery
 
-    def due_rows(self, receiver: str, now: Clock) -> list[OutboxRow]:
-        """Rows ready to send, oldest first; a row waits while an earlier one of the same
-        alert (for this receiver) is not ready, so a resolve never overtakes its trigger."""
+    def due_rows(self, receiver: str, now: Clock, limit: int | None = None) -> list[OutboxRow]:
+        """Rows ready to send, oldest first (at most ``limit``); a row waits while an
+        earlier one of the same alert (for this receiver) is not ready, so a resolve
+        never overtakes its trigger."""
         blocked: set[str] = set()
         ready: list[OutboxRow] = []
         for row_id in self._by_receiver.get(receiver, ()):
+            if limit is not None and len(ready) >= limit:
+                break
             row = self.rows[row_id]
             if row.instance_key in blocked:
                 continue
@@ -169,12 +175,15 @@ class Outbox:
                 self._ledger.trigger_done(row.instance_key, row.receiver, SENT, now)
             self._ledger.receiver_ok(row.receiver)
 
-    def retry(self, ids: Iterable[int], result: Result, now: Clock) -> float:
-        """Reschedule after a transient failure; returns the delay chosen."""
+    def retry(
+        self, ids: Iterable[int], result: Result, now: Clock, *, at_once: bool = False
+    ) -> float:
+        """Reschedule after a transient failure (``at_once``: due now); returns the delay
+        chosen."""
         self._on_change()
         delay = 0.0
         for row in self._rows(ids):
-            delay = max(backoff(row.attempts), result.retry_after or 0.0)
+            delay = 0.0 if at_once else max(backoff(row.attempts), result.retry_after or 0.0)
             self._replace(
                 replace(
                     row, state=PENDING, next_attempt_at=now.wall + delay, last_error=result.detail
@@ -184,7 +193,15 @@ class Outbox:
             self._counters.count(row.receiver, "retry")
         return delay
 
-    def failed(self, ids: Iterable[int], result: Result, now: Clock) -> None:
+    def unsend(self, ids: Iterable[int]) -> None:
+        """Rows marked ``sending`` that were not sent after all (leadership lost)."""
+        for row in self._rows(ids):
+            self._replace(replace(row, state=PENDING, attempts=max(0, row.attempts - 1)))
+
+    def failed(
+        self, ids: Iterable[int], result: Result, now: Clock, *, broken: bool = True
+    ) -> None:
+        """Drop rows refused for good; ``broken``: mark their receiver broken."""
         self._on_change()
         receivers = set()
         for row in self._rows(ids):
@@ -193,8 +210,12 @@ class Outbox:
             self._counters.count(row.receiver, "permanent_error")
             if row.action == "trigger":
                 self._ledger.trigger_done(row.instance_key, row.receiver, FAILED, now)
-        for name in receivers:
+        for name in receivers if broken else ():
             self._ledger.receiver_broken(name, result.detail, now)
+
+    def receiver_broken(self, name: str, reason: str, now: Clock) -> None:
+        self._on_change()
+        self._ledger.receiver_broken(name, reason, now)
 
     def silenced(self, row: OutboxRow) -> None:
         self._on_change()
@@ -208,8 +229,11 @@ class Outbox:
         """Take over the stored rows (a row left ``sending`` is sent again); with
         ``keep_memory`` this process's own rows win and are written out."""
         mine = [(row, self.due[row.id]) for row in self.rows.values()]
+        gone = self._journal.outbox - set(self.rows) if keep_memory else set()
         self.clear()
         for row in rows:
+            if row.id in gone:
+                continue  # delivered (or dropped) from memory while the store was down
             if row.state == SENDING:
                 log.warning(
                     "a delivery was interrupted before its outcome was recorded; sending again",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import structlog
 
@@ -28,6 +28,7 @@ from alerts.notify.outbox import Outbox
 from alerts.rules.kinds import RegressionRule, Rule
 from alerts.rules.regression import History, Point
 from alerts.statedb.base import StateDb, StateDbError
+from alerts.statedb.lease import Fenced
 from alerts.statedb.records import Changes, HistoryRow, StateData, StoredInstance
 
 log = structlog.get_logger("alerts")
@@ -42,9 +43,22 @@ PRUNE_HISTORY = 600.0
 
 class Persistence:
     def __init__(
-        self, db: StateDb, journal: Journal, ledger: Ledger, outbox: Outbox, counters: Counters
+        self,
+        db: StateDb,
+        journal: Journal,
+        ledger: Ledger,
+        outbox: Outbox,
+        counters: Counters,
+        *,
+        on_fenced: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
+        self.token: int | None = None
+        """The fencing token every write carries (None: a store without leases)."""
+        self.writable = True
+        """False while this process delivers without ever having held the lease (a
+        follower that lost the store): its memory must not overwrite the leader's."""
+        self._on_fenced = on_fenced or (lambda: None)
         self._journal = journal
         self._ledger = ledger
         self._outbox = outbox
@@ -79,14 +93,21 @@ class Persistence:
     async def flush(self, instances: Mapping[str, AlertInstance], now: Clock) -> bool:
         """Write what changed; on failure keep it for the next flush. True when written."""
         async with self._lock:
-            if now.monotonic < self._retry_at:
+            if now.monotonic < self._retry_at or not self.writable:
                 return False
             taken = self._journal.take()
             changes = self._changes(taken, instances, now)
             if not changes:
                 return True
             try:
-                await self.db.apply(changes)
+                await self.db.apply(changes, self.token)
+            except Fenced as exc:
+                log.warning(
+                    "another daemon took the leadership lease; stepping down", error=str(exc)
+                )
+                self._journal.clear()
+                self._on_fenced()
+                return False
             except StateDbError as exc:
                 self._journal.put_back(taken)
                 self._counters.statedb_errors += 1
@@ -142,7 +163,9 @@ class Persistence:
         """
         stored = {si.key: si.instance(now) for si in data.instances}
         instances = dict(state.instances)
-        if keep_memory:
+        if keep_memory:  # an alert resolved while the store was down stays resolved
+            gone = self._journal.instances - set(instances)
+            stored = {k: v for k, v in stored.items() if k not in gone}
             instances = {**stored, **instances}
         else:
             instances.update(stored)
@@ -152,13 +175,21 @@ class Persistence:
         self._ledger.adopt(data.notifications, data.receivers, keep_memory=keep_memory)
         self._journal.instances |= memory_only
         self._refreshed = {key: now.monotonic for key in stored}
+        self.writable = True
         return EvalState(instances, history)
+
+    def unrecord(self, key: str) -> None:
+        """Do not write this instance's change: an alert another daemon paged resolved
+        while this one delivered without the store; the stored record stays, so the
+        leader with the store sends its resolve."""
+        self._journal.instances.discard(key)
 
     def step_down(self) -> None:
         """Another daemon leads: forget the delivery state (it owns it) and the journal."""
         self._ledger.clear()
         self._outbox.clear()
         self._journal.clear()
+        self.writable = False
 
 
 def _merge_history(

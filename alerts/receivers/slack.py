@@ -13,6 +13,9 @@
 Everything taken from labels and templates is escaped (``& < >``), so ``<!channel>``
 in a label value arrives as text. A section stays under 3,000 characters, a message
 under 50 blocks: at most ``max_alerts`` alerts are listed, then "...and N more".
+Firing alerts are listed by severity (critical, error, warning, info, then any other),
+so the most severe are never the ones hidden; the header counts them per severity:
+``🔥 125 firing (2 critical, 123 warning)``.
 Errors are classified by body first (Slack's documented strings), then by status;
 400/403/404/410 are permanent, 429 waits for ``Retry-After``.
 """
@@ -69,6 +72,28 @@ PERMANENT_BODIES = frozenset(
 )
 RETRY_BODIES = frozenset({"rollup_error"})
 HIDDEN_LABELS = frozenset({"alertname", "severity"})
+SEVERITY_ORDER = ("critical", "error", "warning", "info")
+
+
+def severity_rank(severity: str) -> int:
+    """Sort key: the documented severities first, most severe first, then any other."""
+    try:
+        return SEVERITY_ORDER.index(severity)
+    except ValueError:
+        return len(SEVERITY_ORDER)
+
+
+def by_severity(events: Sequence[Event]) -> list[Event]:
+    """Most severe first; evaluation order kept within a severity."""
+    return sorted(events, key=lambda e: severity_rank(e.severity))
+
+
+def severity_counts(events: Sequence[Event]) -> str:
+    """``2 critical, 123 warning`` for events sorted :func:`by_severity`."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.severity] = counts.get(event.severity, 0) + 1
+    return ", ".join(f"{n} {severity or 'unknown'}" for severity, n in counts.items())
 
 
 def _link(url: str, text: str) -> str:
@@ -125,7 +150,7 @@ def latest_per_alert(events: Sequence[Event]) -> list[Event]:
 
 def build_message(events: Sequence[Event], max_alerts: int) -> dict[str, Any]:
     alerts = latest_per_alert(events)
-    firing = [e for e in alerts if e.firing]
+    firing = by_severity([e for e in alerts if e.firing])
     resolved = [e for e in alerts if not e.firing]
     shown_firing = firing[:max_alerts]
     shown_resolved = resolved[: max(0, max_alerts - len(shown_firing))]
@@ -141,7 +166,7 @@ def build_message(events: Sequence[Event], max_alerts: int) -> dict[str, Any]:
         fallback += f": {alerts[0].summary}"
     title_parts = []
     if firing:
-        title_parts.append(f"🔥 {len(firing)} firing")
+        title_parts.append(f"🔥 {len(firing)} firing ({severity_counts(firing)})")
     if resolved:
         title_parts.append(f"✅ {len(resolved)} resolved")
     title = ("TEST · " if test else "") + " · ".join(title_parts)
@@ -164,7 +189,18 @@ def build_message(events: Sequence[Event], max_alerts: int) -> dict[str, Any]:
         "blocks": blocks,
         "attachments": attachments,
     }
-    assert block_count(message) <= BLOCKS_MAX
+    return within_block_limit(message)
+
+
+def within_block_limit(message: dict[str, Any]) -> dict[str, Any]:
+    """Drop the last listed sections until the message fits Slack's block limit (with
+    ``max_alerts`` <= 40 it always does; this keeps the send path free of asserts)."""
+    attachments = message["attachments"]
+    while block_count(message) > BLOCKS_MAX and attachments:
+        last = attachments[-1]["blocks"]
+        last.pop(-2 if len(last) > 1 else -1)
+        if not last:
+            attachments.pop()
     return message
 
 

@@ -9,8 +9,9 @@ keeps a coarse history of points (one every ``step``) covering ``window + baseli
   there is, once it spans at least one ``window``);
 * the condition holds when both windows saw at least ``min_calls`` calls, the recent
   mean exceeds ``factor`` times the baseline, and by at least ``min_increase`` seconds.
-  Once firing, it resolves when the recent mean falls to ``clear_factor`` times the
-  baseline.
+  Once firing, it resolves only when the recent mean falls to ``clear_factor`` times the
+  baseline or below (hysteresis: ``min_increase`` is a condition to start firing, not
+  to keep firing, so a mean hovering between the clear and firing levels stays firing).
 
 A counter that goes backwards (``pg_stat_statements_reset()``, eviction, failover)
 restarts the query's history.
@@ -106,6 +107,8 @@ def assess(points: History, now: Point, s: RegressionSettings, *, firing: bool) 
     if recent is None or baseline is None:
         return Verdict(False, recent, baseline, None)
     threshold = baseline * s.factor
-    factor = s.clear_factor if firing else s.factor
-    active = recent > baseline * factor and recent - baseline >= s.min_increase
+    if firing:
+        active = recent > baseline * s.clear_factor
+    else:
+        active = recent > threshold and recent - baseline >= s.min_increase
     return Verdict(active, recent, baseline, threshold)

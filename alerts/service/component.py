@@ -75,9 +75,17 @@ class AlertingComponent(Component):
             on_change=self._changed,
             on_receivers_change=self.request_evaluation,
         )
-        self.delivery = Delivery(self.engine.outbox, self.receivers, self.silences)
+        state = section.state
         self.leadership = Leadership(
-            self.db, self.engine, retry=section.state.lock_retry, on_lead=self.request_evaluation
+            self.db,
+            self.engine,
+            retry=state.lock_retry,
+            renew=state.lease_renew,
+            lease=state.lease,
+            on_lead=self.request_evaluation,
+        )
+        self.delivery = Delivery(
+            self.engine.outbox, self.receivers, self.silences, permit=self.leadership.may_deliver
         )
         self.silence_sync = SilenceSync(self.db, self.silences, on_change=self._silences_changed)
         self.api = AlertsApi(
@@ -128,6 +136,7 @@ class AlertingComponent(Component):
             asyncio.create_task(self._evaluation_loop(), name="alerts-evaluate"),
             asyncio.create_task(self.leadership.run(), name="alerts-leader"),
             asyncio.create_task(self.silence_sync.run(), name="alerts-silences"),
+            asyncio.create_task(self._warn_pooling(), name="alerts-pooling"),
         ]
         log.info(
             "alerting started",
@@ -136,6 +145,11 @@ class AlertingComponent(Component):
             state=self.db.description,
             role=self.role,
         )
+
+    async def _warn_pooling(self) -> None:
+        problem = await self.db.pooling_problem()
+        if problem is not None:
+            log.warning("alert state store behind a connection pooler", problem=problem)
 
     async def after_collection(self) -> None:
         self.request_evaluation()

@@ -73,10 +73,13 @@ async def check_state_db(db: StateDb) -> CheckResult:
     try:
         await db.open()
         data = await db.load()
+        problem = await db.pooling_problem()
     except StateDbError as exc:
         return CheckResult(item, False, redact(str(exc)))
     finally:
         await db.close()
+    if problem is not None:
+        return CheckResult(item, False, f"{db.description}: {problem}")
     firing = sum(1 for i in data.instances if i.state == State.FIRING.value)
     return CheckResult(
         item,

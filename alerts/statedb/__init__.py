@@ -1,7 +1,7 @@
 """Durable alert state: instances, notifications sent, the delivery outbox.
 
-``state.url`` chooses the database: SQLite (default, with an ``flock`` for leadership) or
-PostgreSQL (with a session-level advisory lock).
+``state.url`` chooses the database: SQLite (default) or PostgreSQL. Both keep the
+leadership lease (:mod:`alerts.statedb.lease`) in a table of their own.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ def open_state_db(config: StateConfig) -> StateDb:
     if config.url.startswith("sqlite:"):
         from alerts.statedb.sqlite import SqliteStateDb, sqlite_path
 
-        return SqliteStateDb(sqlite_path(config.url))
+        return SqliteStateDb(sqlite_path(config.url), config.lease)
     from alerts.statedb.postgres import PostgresStateDb
 
-    return PostgresStateDb(config.url)
+    return PostgresStateDb(config.url, config.lease)
 
 
 __all__ = ["Leadership", "StateDb", "StateDbError", "open_state_db"]

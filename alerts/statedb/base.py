@@ -23,8 +23,14 @@ class StateDb(ABC):
     async def load(self) -> StateData: ...
 
     @abstractmethod
-    async def apply(self, changes: Changes) -> None:
-        """Write one batch atomically."""
+    async def apply(self, changes: Changes, token: int | None = None) -> None:
+        """Write one batch atomically; with a fencing ``token``, only while it is still
+        the current one (else :class:`~alerts.statedb.lease.Fenced`, nothing written)."""
+
+    async def pooling_problem(self) -> str | None:
+        """Why this store's connections are unfit for leadership (a transaction-mode
+        pooler in between), or None."""
+        return None
 
     @abstractmethod
     async def load_silences(self) -> list[SilenceRow]:
@@ -48,6 +54,15 @@ class StateDb(ABC):
 
 class Leadership(ABC):
     """Only the leader delivers notifications; the others keep trying to become it."""
+
+    @property
+    def token(self) -> int | None:
+        """The fencing token while leading (None: no fencing, or not leading)."""
+        return None
+
+    def fresh(self) -> bool:
+        """True while the lease this process holds has not run out by its own clock."""
+        return True
 
     @abstractmethod
     async def try_acquire(self) -> bool:

@@ -1,22 +1,32 @@
 """The SQLite state database (the default): one file, written from a worker thread.
 
-Leader election on one host is an exclusive ``flock`` on ``<file>.lock``: the kernel
-drops it when the process dies, however it dies. ``:memory:`` is always the leader.
+Leader election is the same lease as on PostgreSQL (:mod:`alerts.statedb.lease`), kept
+in the file itself, so a leader that is frozen (SIGSTOP, a hung NFS) is replaced once
+its lease runs out, as one that died. ``:memory:`` is always the leader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
 import sqlite3
 import threading
 from dataclasses import astuple
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from alerts.statedb.base import Leadership, StateDb, StateDbError
+from alerts.statedb.lease import (
+    FENCE,
+    HOLDER,
+    LEASE_ROW,
+    LEASE_SCHEMA,
+    RELEASE,
+    Lease,
+    acquire_sql,
+    check_token,
+    dead_holder,
+)
 from alerts.statedb.records import Changes, SilenceRow, StateData
 from alerts.statedb.sql import (
     EXPIRE_SILENCE,
@@ -40,9 +50,15 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+"""The clock of the host the file is on, in epoch seconds."""
+ACQUIRE = acquire_sql(NOW)
+
+
 class SqliteStateDb(StateDb):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, lease: float = 30.0) -> None:
         self.path = path
+        self.lease = lease
         self.description = f"sqlite {path}"
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -73,8 +89,9 @@ class SqliteStateDb(StateDb):
         if not self.in_memory:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-        for ddl in SCHEMA:
+        for ddl in (*SCHEMA, LEASE_SCHEMA):
             conn.execute(ddl)
+        conn.execute(LEASE_ROW)
         self._conn = conn
 
     async def open(self) -> None:
@@ -94,20 +111,35 @@ class SqliteStateDb(StateDb):
         result: StateData = await self._call(self._load)
         return result
 
-    def _apply(self, changes: Changes) -> None:
+    def _apply(self, changes: Changes, token: int | None) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if token is not None:
+                row = conn.execute(FENCE).fetchone()
+                check_token(row[0] if row else None, token)
+            for sql, rows in statements(changes):
+                conn.executemany(sql, rows)
+
+        self._transaction(write)
+
+    def _transaction(self, write: Any) -> Any:
+        """``write(conn)`` in one ``BEGIN IMMEDIATE`` transaction. Whatever fails, the
+        COMMIT included (disk full, I/O error, busy), the transaction is rolled back, so
+        the connection is usable for the next write."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for sql, rows in statements(changes):
-                conn.executemany(sql, rows)
+            result = write(conn)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        return result
 
-    async def apply(self, changes: Changes) -> None:
+    async def apply(self, changes: Changes, token: int | None = None) -> None:
         if changes:
-            await self._call(self._apply, changes)
+            await self._call(self._apply, changes, token)
 
     def _load_silences(self) -> list[SilenceRow]:
         rows = self._connection().execute(SELECT_SILENCES).fetchall()
@@ -118,15 +150,11 @@ class SqliteStateDb(StateDb):
         return result
 
     def _add_silence(self, row: SilenceRow, prune_before: float) -> None:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        def write(conn: sqlite3.Connection) -> None:
             conn.execute(PRUNE_SILENCES, (prune_before,))
             conn.execute(INSERT_SILENCE, astuple(row))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+
+        self._transaction(write)
 
     async def add_silence(self, row: SilenceRow, prune_before: float) -> None:
         await self._call(self._add_silence, row, prune_before)
@@ -148,10 +176,24 @@ class SqliteStateDb(StateDb):
     async def close(self) -> None:
         await self._call(self._close)
 
+    def _acquire(self, holder: str, token: int, lease: float) -> int | None:
+        def write(conn: sqlite3.Connection) -> int | None:
+            current = conn.execute(HOLDER).fetchone()
+            dead = dead_holder(current[0] if current else None)
+            params = (holder, token, holder, lease, holder, token, dead)
+            row = conn.execute(ACQUIRE, params).fetchone()
+            return int(row[0]) if row else None
+
+        got: int | None = self._transaction(write)
+        return got
+
+    def _release(self, holder: str, token: int) -> None:
+        self._connection().execute(RELEASE, (holder, token))
+
     def leadership(self) -> Leadership:
         if self.in_memory:
             return AlwaysLeader()
-        return FileLock(self.path + ".lock")
+        return SqliteLease(self, self.lease)
 
 
 class AlwaysLeader(Leadership):
@@ -165,41 +207,16 @@ class AlwaysLeader(Leadership):
         return None
 
 
-class FileLock(Leadership):
-    """An exclusive, non-blocking ``flock`` held for as long as the process leads."""
+class SqliteLease(Lease):
+    """The lease row in the state file itself."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._file: IO[bytes] | None = None
+    def __init__(self, db: SqliteStateDb, lease: float) -> None:
+        super().__init__(lease)
+        self._db = db
 
-    async def try_acquire(self) -> bool:
-        if self._file is not None:
-            return True
-        try:
-            handle = open(self.path, "ab")  # noqa: SIM115, ASYNC230 - tiny, kept open
-        except OSError as exc:
-            raise StateDbError(f"cannot open lock file {self.path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        except OSError as exc:
-            handle.close()
-            raise StateDbError(f"cannot lock {self.path}: {exc.strerror}") from None
-        with contextlib.suppress(OSError):
-            handle.truncate(0)
-            handle.write(f"{os.getpid()}\n".encode())
-            handle.flush()
-        self._file = handle
-        return True
+    async def _acquire(self, holder: str, token: int, lease: float) -> int | None:
+        got: int | None = await self._db._call(self._db._acquire, holder, token, lease)
+        return got
 
-    async def still_held(self) -> bool:
-        return self._file is not None
-
-    async def release(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+    async def _release(self, holder: str, token: int) -> None:
+        await self._db._call(self._db._release, holder, token)

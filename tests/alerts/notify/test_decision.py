@@ -55,7 +55,9 @@ def test_a_never_sent_record_repeats_from_the_epoch() -> None:
     [
         (told(SENT, first=1.0, last=1.0), False, True, True, Reason.RESOLVED),
         (told(SILENCED), False, True, True, Reason.NEVER_SENT),
-        (told(FAILED, first=1.0, last=1.0), False, True, True, Reason.GAVE_UP),
+        (told(FAILED, last=1.0), False, True, True, Reason.GAVE_UP),
+        # a refused repeat: the first trigger opened an incident, it gets its resolve
+        (told(FAILED, first=1.0, last=2.0), False, True, True, Reason.RESOLVED),
         (told(QUEUED), True, True, True, Reason.NEVER_SENT),  # blip in its group_wait
         (told(QUEUED, first=1.0, last=1.0), True, True, True, Reason.RESOLVED),  # repeat cancelled
         (told(QUEUED), False, True, True, Reason.RESOLVED),  # attempt under way: resolve too

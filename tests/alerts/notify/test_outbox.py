@@ -173,8 +173,13 @@ def test_adopt_sends_interrupted_rows_again_and_keeps_memory_on_request() -> Non
     s.outbox.adopt([stored], clock(10), keep_memory=True)
     assert mine.id not in s.outbox.rows  # memory was already dropped by the first adopt
     s.outbox.clear()
+    s.journal.clear()
     queue(s, "mine", suffix="again", t=20)
     (again,) = s.outbox.rows
     s.outbox.adopt([stored], clock(20), keep_memory=True)
     assert set(s.outbox.rows) == {stored.id, again}
     assert queue(s, "mine", suffix="again", t=20) is False  # the index survived the adopt
+    # a row delivered from memory while the store was down is not brought back by it
+    s.outbox.delivered([stored.id], clock(21))
+    s.outbox.adopt([stored], clock(22), keep_memory=True)
+    assert set(s.outbox.rows) == {again}

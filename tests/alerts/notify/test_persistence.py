@@ -34,11 +34,11 @@ class FlakyDb:
         self.failing = False
         self.writes = 0
 
-    async def apply(self, changes: Changes) -> None:
+    async def apply(self, changes: Changes, token: int | None = None) -> None:
         if self.failing:
             raise StateDbError("disk on fire")
         self.writes += 1
-        await self.db.apply(changes)
+        await self.db.apply(changes, token)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.db, name)

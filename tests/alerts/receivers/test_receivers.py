@@ -203,7 +203,7 @@ def test_slack_message_caps_the_alert_list() -> None:
     assert resolved["color"] == "#36a64f"
     assert resolved["blocks"][-1]["elements"][0]["text"] == "...and 5 more resolved"
     assert message["text"] == "[FIRING:100, RESOLVED:5] PgDown"
-    assert message["blocks"][0]["text"]["text"] == "🔥 100 firing · ✅ 5 resolved"
+    assert message["blocks"][0]["text"]["text"] == "🔥 100 firing (100 critical) · ✅ 5 resolved"
 
 
 def test_slack_trigger_and_resolve_in_one_batch_show_once_as_resolved() -> None:

@@ -188,4 +188,5 @@ async def test_an_unreachable_state_store_still_pages(
         await wait_for(lambda: pagerduty.actions() == ["trigger"], timeout=15)
         site.site_status = 200
         await wait_for(lambda: pagerduty.actions() == ["trigger", "resolve"], timeout=15)
-        assert component.engine.counters.statedb_errors >= 1
+        # it never held the lease: what it did stays in memory until it does
+        assert component.engine.persistence.writable is False

@@ -1,4 +1,4 @@
-"""Leadership between two daemons sharing one SQLite state database (a real flock)."""
+"""Leadership between two daemons sharing one SQLite state database (the lease table)."""
 
 from __future__ import annotations
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
+from support import wait_for
 
 from alerts.instance import AlertInstance, Clock, State
 from alerts.labels import freeze
 from alerts.statedb import StateDb, StateDbError, open_state_db
+from alerts.statedb.lease import Fenced
 from alerts.statedb.records import (
     Changes,
     HistoryRow,
@@ -15,9 +20,8 @@ from alerts.statedb.records import (
     ReceiverStatus,
     StoredInstance,
 )
-from alerts.statedb.sqlite import sqlite_path
+from alerts.statedb.sqlite import SqliteStateDb, sqlite_path
 from monitor.app.config import StateConfig
-from monitor.app.demo.testbed import TestBed
 
 
 def test_sqlite_urls() -> None:
@@ -142,22 +146,60 @@ async def test_only_one_leader(store_url: str) -> None:
     await b.close()
 
 
-async def test_postgres_lock_dies_with_its_session(pg_state_url: str, pg_bed: TestBed) -> None:
-    a, b = await leadership_pair(pg_state_url)
+async def test_a_lease_not_renewed_is_taken_over_and_the_old_token_is_fenced(
+    store_url: str,
+) -> None:
+    """A leader that stops renewing (frozen, host gone) loses the lease when it expires;
+    the new holder gets a higher token, and the old one can neither renew nor write."""
+    config = StateConfig(url=store_url, lease="1s", lease_renew="500ms")
+    a, b = open_state_db(config), open_state_db(config)
+    await a.open()
+    await b.open()
     lead_a, lead_b = a.leadership(), b.leadership()
-    assert await lead_a.try_acquire()
-    TestBed.run_sql(
-        pg_bed.primary,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'app-monitor-alerting' AND pid IN "
-        "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
-    )
-    with pytest.raises(StateDbError):
-        await lead_a.still_held()
-    assert await lead_b.try_acquire() is True
+    assert await lead_a.try_acquire() is True
+    old = lead_a.token
+    assert old is not None and lead_a.fresh()
+    assert await lead_b.try_acquire() is False  # the lease runs for another second
+    await wait_for(lead_b.try_acquire, timeout=10)  # a stops renewing: b takes over
+    assert lead_b.token is not None and lead_b.token > old
+    assert not lead_a.fresh()  # a's own clock says its lease ran out before b took it
+    clock = Clock(5000.0, 1_800_000_000.0)
+    with pytest.raises(Fenced):
+        await a.apply(sample_changes(clock), old)
+    assert (await b.load()).instances == []  # nothing of the stale write landed
+    await b.apply(sample_changes(clock), lead_b.token)
+    assert await lead_a.still_held() is False  # renewing with a stale token fails
+    assert await lead_b.still_held() is True
     await lead_b.release()
+    assert await lead_a.try_acquire() is True  # a released lease is free at once
+    await lead_a.release()
     await a.close()
     await b.close()
+
+
+async def test_a_failed_sqlite_commit_is_rolled_back(tmp_path: Path) -> None:
+    """A COMMIT that fails (here: a deferred foreign key) must not leave the transaction
+    open, or every later write fails until restart."""
+    store = open_state_db(StateConfig(url=f"sqlite:///{tmp_path / 'state.db'}"))
+    await store.open()
+    assert isinstance(store, SqliteStateDb)
+    conn = store._connection()
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        "CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+
+    def orphan(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO child VALUES (42)")  # accepted now, refused at COMMIT
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store._transaction(orphan)
+    assert not conn.in_transaction
+    clock = Clock(5000.0, 1_800_000_000.0)
+    await store.apply(sample_changes(clock))
+    assert len((await store.load()).instances) == 1
+    await store.close()
 
 
 async def test_unreachable_postgres_is_a_clear_error() -> None:
