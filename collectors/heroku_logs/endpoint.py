@@ -30,6 +30,7 @@ from starlette.responses import Response
 from collectors.heroku_logs.config import APP_NAME, LogDrainConfig
 from collectors.heroku_logs.dedupe import FrameIds
 from collectors.heroku_logs.ingest import Ingestor
+from monitor.kernel.http import read_capped
 
 MEDIA_TYPE = "application/logplex-1"
 REQUEST_OUTCOMES = (
@@ -151,7 +152,7 @@ class DrainEndpoint:
             return response
         self.in_flight += 1
         try:
-            body = await self._read(request)
+            body = await read_capped(request, self.config.max_body_bytes)
         except ClientDisconnect:
             self.requests["disconnected"] += 1
             return Response(status_code=400)
@@ -164,18 +165,6 @@ class DrainEndpoint:
         if declared_count.isdigit() and int(declared_count) != self.last_frames:
             self.state.count_mismatches[app] += 1
         return response
-
-    async def _read(self, request: Request) -> bytes | None:
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return None
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return None
-        return bytes(body)
 
     def _ingest(self, app: str, body: bytes, frame_id: str | None, token: str | None) -> Response:
         now = self._monotonic()

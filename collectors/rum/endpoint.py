@@ -26,6 +26,7 @@ from collectors.rum.beacon import BeaconError, parse_beacon, parse_report
 from collectors.rum.config import RumConfig
 from collectors.rum.ratelimit import RateLimiter, client_address
 from collectors.rum.routes import RouteMatcher
+from monitor.kernel.http import read_capped
 
 MEDIA_TYPES = frozenset({"text/plain", "application/json", ""})
 ENDPOINT_REJECTIONS = (
@@ -130,22 +131,10 @@ class VitalsEndpoint:
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in MEDIA_TYPES:
             return self._reject("unsupported_media_type", 415, origin)
-        body = await self._read(request)
+        body = await read_capped(request, self.config.max_body_bytes)
         if body is None:
             return self._reject("too_large", 413, origin)
         return self._ingest(body, origin, now, client)
-
-    async def _read(self, request: Request) -> bytes | None:
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return None
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return None
-        return bytes(body)
 
     def _ingest(self, body: bytes, origin: str, now: float, client: str) -> Response:
         try:

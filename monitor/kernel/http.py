@@ -176,6 +176,20 @@ def forbidden_without_credentials(what: str) -> Response:
     )
 
 
+async def read_capped(request: Request, max_bytes: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed ``max_bytes`` (by its
+    ``Content-Length`` or while reading): a huge body is never held in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            return None
+    return bytes(body)
+
+
 async def read_json_change(
     request: Request, auth: Authenticator, what: str, max_bytes: int = 65536
 ) -> Any:
@@ -193,14 +207,9 @@ async def read_json_change(
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
         return _plain(415, f"{what} takes Content-Type: application/json")
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+    body = await read_capped(request, max_bytes)
+    if body is None:
         return _plain(413, f"{what}: body larger than {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            return _plain(413, f"{what}: body larger than {max_bytes} bytes")
     try:
         return json.loads(body)
     except ValueError:
