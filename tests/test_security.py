@@ -98,20 +98,27 @@ def _environment(encoded: bool) -> dict[str, str]:
     }
 
 
-async def _run_until_a_failure_is_logged(
-    args: list[str], env: dict[str, str], cwd: Path
-) -> tuple[int, str]:
-    """``monitor run`` until it logs its first failed collection, then SIGTERM."""
-    proc = await asyncio.create_subprocess_exec(
+async def _spawn(
+    args: list[str], env: dict[str, str], cwd: Path, merged: bool = False
+) -> asyncio.subprocess.Process:
+    """``python -m monitor ARGS`` with stdout (and stderr, or both ``merged``) piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "monitor",
         *args,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=asyncio.subprocess.STDOUT if merged else asyncio.subprocess.PIPE,
         env=env,
         cwd=cwd,
     )
+
+
+async def _run_until_a_failure_is_logged(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> tuple[int, str]:
+    """``monitor run`` until it logs its first failed collection, then SIGTERM."""
+    proc = await _spawn(args, env, cwd, merged=True)
     assert proc.stdout is not None
     lines: list[str] = []
     try:
@@ -148,17 +155,7 @@ async def test_no_command_prints_a_secret(
     monkeypatch.chdir(tmp_path)
     outputs: dict[str, str] = {}
     for command in (["check", "--config-only"], ["check"], ["once"]):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor",
-            *command,
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=tmp_path,
-        )
+        proc = await _spawn([*command, *args], env, tmp_path)
         out, err = await asyncio.wait_for(proc.communicate(), 90)
         outputs[" ".join(command)] = out.decode() + err.decode()
         if encoded:
@@ -188,18 +185,7 @@ async def test_an_open_listener_is_announced_everywhere(tmp_path: Path) -> None:
     assert status == 0
     assert "warn  http" in out and "no credentials" in out and "METRICS_AUTH_TOKEN" in out
 
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        "run",
-        "-c",
-        str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "LOG_FORMAT": "json"},
-        cwd=tmp_path,
-    )
+    proc = await _spawn(["run", "-c", str(path)], {**os.environ, "LOG_FORMAT": "json"}, tmp_path)
     try:
         async with httpx.AsyncClient(timeout=2) as client:
 
@@ -228,16 +214,7 @@ async def test_a_heroku_web_dyno_refuses_to_start_without_credentials(tmp_path: 
         "MONITOR_STATE_URL": "sqlite:///state.db",
     }
     for command in (["run"], ["check", "--config-only"]):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor",
-            *command,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=tmp_path,
-        )
+        proc = await _spawn(command, env, tmp_path)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 2, (command, out, err)
         assert "METRICS_AUTH_TOKEN" in (out + err).decode()
@@ -245,16 +222,7 @@ async def test_a_heroku_web_dyno_refuses_to_start_without_credentials(tmp_path: 
 
     # public on purpose, or with a token: it starts
     for extra in ({"MONITOR_PUBLIC_READ_ONLY": "1"}, {"METRICS_AUTH_TOKEN": "t0k3n-12345"}):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**env, **extra},
-            cwd=tmp_path,
-        )
+        proc = await _spawn(["run"], {**env, **extra}, tmp_path)
         try:
             async with httpx.AsyncClient(timeout=2) as client:
 
