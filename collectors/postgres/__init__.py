@@ -8,7 +8,10 @@ Each collector group is a job with its own interval and timeout (see
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+
+from psycopg.conninfo import conninfo_to_dict
 
 from collectors.postgres.activity import ActivityJob
 from collectors.postgres.cachehit import CacheHitJob
@@ -40,9 +43,13 @@ SELECT current_user AS role,
 class PostgresSource(Source):
     kind = "postgres"
 
-    def __init__(self, target: PostgresTarget, default_interval: float) -> None:
+    def __init__(
+        self, target: PostgresTarget, default_interval: float, shares_server: bool = False
+    ) -> None:
         self.name = target.name
         self.target = target
+        self.shares_server = shares_server
+        """Another target connects to the same server (see ``statements.databases``)."""
         self.pool = PostgresPool(target)
         self.interval = target.interval or default_interval
         self.timeout = target.timeout or job_timeout(self.interval)
@@ -73,6 +80,7 @@ class PostgresSource(Source):
                     top_n=t.statements.top_n,
                     include_query_text=t.statements.include_query_text,
                     query_text_max_length=t.statements.query_text_max_length,
+                    current_database=self._current_database_only(),
                 )
             )
         if t.activity.enabled:
@@ -88,6 +96,10 @@ class PostgresSource(Source):
             jobs.append(self._diagnose)
         self._jobs = jobs
         return jobs
+
+    def _current_database_only(self) -> bool:
+        scope = self.target.statements.databases
+        return scope == "current" or (scope == "auto" and self.shares_server)
 
     async def check(self) -> CheckResult:
         item = f"postgres/{self.name}"
@@ -143,5 +155,12 @@ class PostgresSource(Source):
             await self._diagnose.close()
 
 
+def server_of(target: PostgresTarget) -> tuple[str, str]:
+    """The (host, port) ``target`` connects to, as its URL spells them."""
+    params = conninfo_to_dict(target.dsn())
+    return str(params.get("host") or ""), str(params.get("port") or "5432")
+
+
 def sources(targets: Sequence[PostgresTarget], interval: float) -> list[Source]:
-    return [PostgresSource(t, interval) for t in targets]
+    servers = Counter(server_of(t) for t in targets)
+    return [PostgresSource(t, interval, servers[server_of(t)] > 1) for t in targets]

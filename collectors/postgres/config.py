@@ -14,6 +14,8 @@ expensive check never delays the cheap ones::
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from monitor.kernel.config.types import Duration, Model, Name, PostgresUrl
@@ -35,6 +37,12 @@ class StatementsConfig(JobConfig):
     include_query_text: bool = False
     """Also export ``pg_stat_statements_query_info`` with a normalised, truncated query text."""
     query_text_max_length: int = Field(default=120, ge=16, le=4096)
+    databases: Literal["auto", "all", "current"] = "auto"
+    """Whose statements: ``all`` databases of the cluster (pg_stat_statements holds them
+    all), only the ``current`` one the target connects to, or ``auto``: ``current`` when
+    another target connects to the same server (host and port), else ``all``. One target
+    per database of a shared cluster then exports each statement once, and each target
+    reads only its own database's rows."""
 
 
 class VacuumConfig(JobConfig):

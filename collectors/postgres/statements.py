@@ -154,11 +154,12 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def statements_sql(schema: str, version: Sequence[int]) -> str:
+def statements_sql(schema: str, version: Sequence[int], current_database: bool = False) -> str:
     """The main query for extension ``version`` installed in ``schema``.
 
     Columns: userid, dbid, queryid, toplevel, then the values in :data:`VALUE_SPECS`
-    order (raw units), then ``stats_since`` as epoch seconds (NULL before 1.11).
+    order (raw units), then ``stats_since`` as epoch seconds (NULL before 1.11). With
+    ``current_database``, only the rows of the database the connection is in.
     """
     v = tuple(version)
     exec_time = "total_exec_time" if v >= (1, 8) else "total_time"
@@ -174,7 +175,13 @@ def statements_sql(schema: str, version: Sequence[int]) -> str:
         f"{exec_time}, rows::float8, shared_blks_hit::float8, shared_blks_read::float8, "
         f"{blk_read}, {blk_write}, {since} "
         f"FROM {quote_ident(schema)}.pg_stat_statements(false)"
+        + (CURRENT_DATABASE_FILTER if current_database else "")
     )
+
+
+CURRENT_DATABASE_FILTER = (
+    " WHERE dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())"
+)
 
 
 def info_sql(schema: str, version: Sequence[int]) -> str | None:
@@ -386,9 +393,12 @@ class StatementsJob(PostgresJob):
         top_n: int = 100,
         include_query_text: bool = False,
         query_text_max_length: int = 120,
+        current_database: bool = False,
     ) -> None:
         super().__init__(pool, target, interval, timeout, notices)
         self.top_n = top_n
+        self.current_database = current_database
+        """Only the connected database's statements (see ``statements.databases``)."""
         self._include_text = include_query_text
         self._text_max = query_text_max_length
         self.totals = StatementTotals()
@@ -450,7 +460,7 @@ class StatementsJob(PostgresJob):
                 self._stats_reset = stats_reset
                 dealloc = self._dealloc.update("", (dealloc_raw,), reset=full_reset)[0]
         async with conn.cursor(row_factory=tuple_row) as tcur:
-            await tcur.execute(statements_sql(ext.schema, ext.version))
+            await tcur.execute(statements_sql(ext.schema, ext.version, self.current_database))
             rows = await tcur.fetchall()
         self._notices.clear("pg_stat_statements")
         self.totals.update(rows, self.top_n, full_reset)

@@ -285,3 +285,47 @@ async def test_evictions_never_make_counters_go_backwards(
     dealloc = seen[("pg_stat_statements_dealloc_total", ("primary",))]
     assert dealloc > 0
     assert job.totals.tracked < 400
+
+
+async def test_targets_sharing_a_server_export_only_their_own_database(
+    pg_bed: TestBed,
+) -> None:
+    """Two targets on one server (``databases: auto``) each read and export only the
+    statements of the database they connect to; one target alone exports them all."""
+    from collectors.postgres import sources as postgres_sources
+    from monitor.app.config import validate
+
+    server = pg_bed.primary
+    first, second = new_database(server), new_database(server)
+    for db in (first, second):
+        setup_workload(pg_bed, db)
+
+    def build(*dbs: str, **statements: object) -> list[PostgresSource]:
+        targets = [
+            {"name": db, "url": server.dsn(db), "statements": {"top_n": ALL, **statements}}
+            for db in dbs
+        ]
+        config = validate(
+            {"targets": {"postgres": targets}, "state": {"url": "sqlite:///:memory:"}},
+            environ={},
+        )
+        built = postgres_sources(config.targets.postgres, config.interval)
+        assert all(isinstance(s, PostgresSource) for s in built)
+        return [s for s in built if isinstance(s, PostgresSource)]
+
+    async def datnames(source: PostgresSource) -> set[str]:
+        try:
+            samples = await statements(source).collect()
+        finally:
+            await source.close()
+        return {s.labels["datname"] for s in find(list(samples), "pg_stat_statements_calls_total")}
+
+    pair = build(first, second)
+    assert [await datnames(s) for s in pair] == [{first}, {second}]
+    [alone] = build(first)
+    assert {first, second} <= await datnames(alone)  # the whole cluster, as before
+    [forced] = build(first, databases="current")
+    assert await datnames(forced) == {first}
+    everything = build(first, second, databases="all")
+    for source in everything:
+        assert {first, second} <= await datnames(source)

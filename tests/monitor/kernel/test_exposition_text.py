@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -86,3 +87,32 @@ async def test_text_is_rendered_after_a_store_change_once_scraped() -> None:
     assert builds[-2:] == [True, False]
     assert (await exposition.render_async(openmetrics=True)).endswith(b"# EOF\n")
     assert len(builds) == 5
+
+
+async def test_gzip_is_compressed_ahead_for_a_scraper_that_asked_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scraper that asks for gzip finds the next body compressed before it asks."""
+    import gzip
+
+    import monitor.kernel.exposition as exposition_module
+
+    store = SnapshotStore()
+    exposition = Exposition(store, render_ahead_delay=0.01)
+    compressions: list[int] = []
+    compress = gzip.compress
+
+    def counting(data: bytes, level: int = 9) -> bytes:
+        compressions.append(len(data))
+        return compress(data, level)
+
+    monkeypatch.setattr(exposition_module.gzip, "compress", counting)
+    put(store, "one", "a", [LAG(1, "z", "a", target="a")])
+    first = await exposition.render_async(openmetrics=True, compressed=True)
+    assert b"# EOF" in gzip.decompress(first) and len(compressions) == 1
+    put(store, "one", "a", [LAG(2, "z", "a", target="a")])
+    await exposition.settled()
+    assert len(compressions) == 2  # compressed ahead, after the render ahead
+    second = await exposition.render_async(openmetrics=True, compressed=True)
+    assert len(compressions) == 2  # the scrape found it ready
+    assert b'y_lag_seconds{alpha="a",target="a",zeta="z"} 2.0' in gzip.decompress(second)
