@@ -217,6 +217,9 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=2)
     parser.add_argument("--profile", help="cProfile the daemon of the last step into this file")
     parser.add_argument("--interval", type=float, default=INTERVAL, help="collection interval")
+    parser.add_argument(
+        "--steps", default=",".join(map(str, STEPS)), help="databases per step, e.g. 50"
+    )
     args = parser.parse_args()
     INTERVAL = args.interval
     cycles = 120 if args.full else 4
@@ -247,10 +250,11 @@ def main() -> None:
             f"{INTERVAL:g} s each step"
         )
         results = []
-        for step in STEPS:
+        steps = [int(n) for n in args.steps.split(",")]
+        for step in steps:
             port = free_port()
             config = config_for(step, pg, redis, memcached, site, port)
-            profile = args.profile if step == STEPS[-1] else None
+            profile = args.profile if step == steps[-1] else None
             result = run_step(config, port, cycles, tmp, profile)
             results.append(result)
             n = result["targets"]
@@ -263,11 +267,12 @@ def main() -> None:
             )
         first, last = results[0], results[-1]
         extra = last["targets"] - first["targets"]
-        print(
-            f"  growth from {first['targets']:.0f} to {last['targets']:.0f} targets: "
-            f"{(last['cpu_per_cycle'] - first['cpu_per_cycle']) / extra * 1000:.1f} ms CPU and "
-            f"{(last['rss'] - first['rss']) / extra * 1024:.0f} KB RSS per added target"
-        )
+        if extra:
+            print(
+                f"  growth from {first['targets']:.0f} to {last['targets']:.0f} targets: "
+                f"{(last['cpu_per_cycle'] - first['cpu_per_cycle']) / extra * 1000:.1f} ms CPU"
+                f" and {(last['rss'] - first['rss']) / extra * 1024:.0f} KB RSS per added target"
+            )
         verdict = "yes" if last["cpu_share_15s"] < 0.10 and last["rss"] < 250 else "NO"
         print(
             f"targets: CPU < 10% of a core ({last['cpu_share_15s']:.1%}) and RSS < 250 MB "

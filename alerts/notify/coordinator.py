@@ -113,7 +113,10 @@ class AlertEngine:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, view: SeriesView, now: Clock) -> EvalResult:
-        result = evaluate(self.rules, view, self.state, now)
+        return self.apply(evaluate(self.rules, view, self.state, now), now)
+
+    def apply(self, result: EvalResult, now: Clock) -> EvalResult:
+        """Takes one evaluation's result: the new state, its notifications."""
         self.state = result.state
         for transition in result.transitions:
             _log(transition)

@@ -293,10 +293,13 @@ class RegressionRule(Rule):
                     observed.reset.append(labels)
                 if appended:
                     observed.appended.append((labels, point))
-                verdict = assess(points, point, s, firing=self._firing(current, labels))
-                if verdict is None:
-                    continue
+                firing = bool(current) and self._firing(current, labels)
+                verdict = assess(points, point, s, firing=firing)
+                if verdict is None or not (verdict.active or current):
+                    continue  # nothing starts and, with no instance, nothing ends
                 key = instance_key(self.name, labels)
+                if not verdict.active and key not in current:
+                    continue
                 observed.observations[key] = Observation(
                     labels, verdict.recent_mean, verdict.active, job, verdict.threshold
                 )

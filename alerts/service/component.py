@@ -21,6 +21,7 @@ import structlog
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 
+from alerts.evaluator import evaluate
 from alerts.instance import Clock
 from alerts.notify.coordinator import AlertEngine
 from alerts.notify.delivery import Delivery, system_clock
@@ -177,7 +178,14 @@ class AlertingComponent(Component):
         now = now or system_clock()
         started = time.perf_counter()
         view = self.views.build(self.snapshots, self.engine.receivers_up())
-        self.engine.evaluate(view, now)
+        # the rules' pure evaluation runs in a worker thread, so ten thousand statement
+        # series never hold the event loop (the view, state and history are immutable)
+        state = self.engine.state
+        result = await asyncio.to_thread(evaluate, self.engine.rules, view, state, now)
+        if self.engine.state is state:
+            self.engine.apply(result, now)
+        else:  # taken over from the state database meanwhile: again, on the loop
+            self.engine.evaluate(view, now)
         self.engine.counters.last_eval_seconds = time.perf_counter() - started
         self.engine.counters.evaluations += 1
         await self.engine.flush(now)

@@ -68,11 +68,15 @@ class BucketRing:
         self._base_failed = array("Q", [0] * self._n)
         self._total = 0
         self._failed = 0
+        self._first = -1
+        """Index of the first bucket that ever held a result: no older one is scanned."""
 
     def add(self, t: float, ok: bool) -> None:
         index = int(t // self.width)
         slot = index % self._n
         if self._stamp[slot] != index:
+            if self._first < 0:
+                self._first = index
             self._stamp[slot] = index
             self._base_total[slot], self._base_failed[slot] = self._total, self._failed
         self._total += 1
@@ -87,7 +91,9 @@ class BucketRing:
         """
         last = int(now // self.width)
         buckets = min(self._n, max(1, round(span / self.width)))
-        for index in range(last - buckets + 1, last + 1):
+        # a young daemon has nothing in most of a 30-day window's buckets: start at the
+        # first that was ever filled instead of scanning thousands of empty ones
+        for index in range(max(last - buckets + 1, self._first), last + 1):
             slot = index % self._n
             if self._stamp[slot] == index:
                 return self._total - self._base_total[slot], self._failed - self._base_failed[slot]

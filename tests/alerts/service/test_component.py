@@ -190,3 +190,47 @@ async def test_an_unreachable_state_store_still_pages(
         await wait_for(lambda: pagerduty.actions() == ["trigger", "resolve"], timeout=15)
         # it never held the lease: what it did stays in memory until it does
         assert component.engine.persistence.writable is False
+
+
+async def test_rules_are_evaluated_off_the_event_loop(monkeypatch: Any) -> None:
+    """A slow evaluation (ten thousand statement series) leaves the loop free; a state
+    taken over meanwhile is not overwritten by the stale result."""
+    import threading
+    import time
+
+    import alerts.service.component as component_module
+    from alerts.evaluator import EvalState, evaluate
+
+    threads: list[bool] = []
+    release = threading.Event()
+
+    def slow(*args: Any) -> Any:
+        threads.append(threading.current_thread() is threading.main_thread())
+        release.wait(10)
+        return evaluate(*args)
+
+    async with run_daemon(make_config(interval="1s")) as daemon:
+        component = alerting(daemon)
+        monkeypatch.setattr(component_module, "evaluate", slow)
+        engine = component.engine
+        again: list[EvalState] = []
+        on_loop = engine.evaluate
+
+        def evaluate_on_loop(view: Any, now: Any) -> Any:
+            again.append(engine.state)
+            return on_loop(view, now)
+
+        monkeypatch.setattr(engine, "evaluate", evaluate_on_loop)
+        task = asyncio.create_task(component.evaluate_once())
+        while not threads:
+            await asyncio.sleep(0.01)
+        assert threads == [False]  # in a worker thread
+        started = time.monotonic()
+        await asyncio.sleep(0.05)  # the loop runs while the rules are being evaluated
+        assert time.monotonic() - started < 1 and not task.done()
+        taken_over = EvalState({}, {})
+        engine.state = taken_over
+        release.set()
+        await task
+        # the stale result was dropped and the rules evaluated again on the new state
+        assert again == [taken_over]
