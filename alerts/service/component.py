@@ -51,6 +51,10 @@ took t seconds, the next one waits t * (1 / share - 1) seconds (requests meanwhi
 coalesce into it), so evaluation takes at most this share of the loop however many jobs
 finish per second: a 10 ms evaluation waits 0.19 s, a 100 ms one 1.9 s."""
 MAX_EVALUATION_PAUSE = 5.0
+MIN_EVALUATION_GAP = 1.0
+"""At most one evaluation a second: fifty custom queries or a fleet's hundreds of jobs
+finish at scattered moments of each interval, and evaluating after each of them bought
+nothing (rules hold for tens of seconds) but cost a few percent of a core."""
 
 
 class AlertingComponent(Component):
@@ -58,6 +62,7 @@ class AlertingComponent(Component):
 
     def __init__(self, section: AlertingConfig, context: Context) -> None:
         self.section = section
+        self._min_gap = MIN_EVALUATION_GAP
         self.snapshots = context.store
         self.exposition = context.exposition
         self.ruleset = build_rules(section.rules, postgres_targets=section.postgres_targets)
@@ -201,7 +206,8 @@ class AlertingComponent(Component):
             except Exception:
                 log.exception("rule evaluation failed")
             spent = time.perf_counter() - started
-            await asyncio.sleep(min(MAX_EVALUATION_PAUSE, spent * (1 / EVALUATION_SHARE - 1)))
+            pause = min(MAX_EVALUATION_PAUSE, spent * (1 / EVALUATION_SHARE - 1))
+            await asyncio.sleep(max(self._min_gap, pause))
 
     def alerts_json(self, now: Clock | None = None) -> list[dict[str, Any]]:
         return alerts_json(self.engine, now)

@@ -18,7 +18,12 @@ from monitor.app.config import Config
 from monitor.app.plugins import build_components, build_sources
 from monitor.kernel.component import Component, Context
 from monitor.kernel.exposition import Exposition
-from monitor.kernel.http import build_app, exposure_warning, heroku_web_refusal
+from monitor.kernel.http import (
+    DirectRoutes,
+    build_app,
+    exposure_warning,
+    heroku_web_refusal,
+)
 from monitor.kernel.runner import JobRunner
 from monitor.kernel.scheduler import CollectorScheduler
 from monitor.kernel.sentry import init_sentry
@@ -94,13 +99,14 @@ class Daemon:
 
     def _build_app(self) -> object:
         routes = [r for c in self.components for r in c.routes()]
-        return build_app(
+        app = build_app(
             exposition=self.exposition,
             store=self.store,
             http_config=self.config.http,
             is_running=lambda: self.scheduler.running,
             extra_routes=routes,
         )
+        return DirectRoutes(app, app.routes)
 
     async def run(self) -> int:
         """Run until :meth:`request_stop` or SIGTERM/SIGINT; returns the exit status."""
@@ -130,6 +136,9 @@ class Daemon:
                 self._build_app(),  # type: ignore[arg-type]
                 lifespan="off",
                 access_log=False,
+                # X-Forwarded-For is read by the endpoints that need a client address,
+                # with the number of proxies the operator trusts (rum.trusted_proxy_hops)
+                proxy_headers=False,
                 log_config=None,
                 timeout_graceful_shutdown=3,
             )

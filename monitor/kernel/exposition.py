@@ -15,9 +15,10 @@ for the store's samples (per-snapshot caches), prometheus_client for the self-me
 for collectors registered by components. The body is cached per store generation and
 format, and its gzip per body; once scrapes come in, both are rebuilt shortly after a
 store change (one render for a collection cycle's burst of changes), off the scrape's
-path, so a scrape at any other moment of the interval is served from memory. The big part, the store's samples, is rendered in a worker thread
-(:meth:`Exposition.render_async`), so a render of tens of thousands of samples never
-holds the event loop for longer than the interpreter's switch interval (5 ms).
+path, so a scrape at any other moment of the interval is served from memory. The big
+part, the store's samples, is rendered in a worker thread (:meth:`Exposition.render_async`),
+so a render of tens of thousands of samples never holds the event loop for longer than
+the interpreter's switch interval (5 ms).
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ EOF_LINE = b"# EOF\n"
 RENDER_AHEAD_FOR = 600.0
 """A format not asked for in this many seconds (a one-off curl) is no longer rendered
 ahead; Prometheus asks for its format every scrape interval."""
-RENDER_AHEAD_DELAY = 0.25
+RENDER_AHEAD_DELAY = 1.0
 """Seconds between a store change and the render ahead it starts: the jobs of one
-collection cycle finish within moments of each other, and one render covers them all
-(a scrape in between renders for itself)."""
+collection cycle finish within moments of each other, and custom queries are spread
+over the interval; one render a second at most covers them (a scrape in between renders
+for itself)."""
 GZIP_LEVEL = 1
 """Fastest compression: /metrics text compresses ~10x even at level 1, and a large
 pg_stat_statements export (4 MB) takes ~17 ms instead of ~60 ms at level 5; zlib

@@ -154,3 +154,58 @@ async def test_metrics_render_is_cached_until_store_changes() -> None:
     second = exposition.render()
     assert second is not first
     assert b'pg_up{target="primary"} 0.0' in second
+
+
+async def test_plain_routes_are_answered_without_the_router() -> None:
+    """DirectRoutes: an exact path and method go straight to the route's handler (with
+    Starlette's exception handling); other methods, parameters and paths to the app."""
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from monitor.kernel.http import DirectRoutes
+
+    async def beacon(request: Request) -> Response:
+        return PlainTextResponse(f"took {len(await request.body())} from {request.client}")
+
+    async def item(request: Request) -> Response:
+        return PlainTextResponse(f"item {request.path_params['id']}")
+
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("handler bug")
+
+    config = validate({}, environ={})
+    store = _store()
+    routes = [
+        Route("/vitals", beacon, methods=["POST"]),
+        Route("/items/{id}", item),
+        Route("/broken", broken, methods=["POST"]),
+    ]
+    app = build_app(
+        exposition=Exposition(store),
+        store=store,
+        http_config=config.http,
+        is_running=lambda: True,
+        extra_routes=routes,
+    )
+    routed: list[str] = []
+    router = app.router
+
+    async def counting_router(scope, receive, send):  # type: ignore[no-untyped-def]
+        routed.append(scope["path"])
+        await router(scope, receive, send)
+
+    app.router = counting_router  # type: ignore[assignment]
+    app.middleware_stack = None  # rebuilt around the counting router
+    direct = DirectRoutes(app, router.routes)
+    transport = httpx.ASGITransport(app=direct, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        r = await client.post("/vitals", content=b"12345")
+        assert (r.status_code, r.text.split(" from ")[0]) == (200, "took 5")
+        assert (await client.get("/metrics")).status_code == 200
+        assert routed == []  # neither went through the router
+        assert (await client.get("/vitals")).status_code == 405  # the app answers
+        assert (await client.get("/items/7")).text == "item 7"
+        assert (await client.get("/nowhere")).status_code == 404
+        assert routed == ["/vitals", "/items/7", "/nowhere"]
+        assert (await client.post("/broken")).status_code == 500
