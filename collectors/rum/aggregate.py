@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from typing import NamedTuple
 
 from collectors.rum.beacon import Report
 from collectors.rum.config import RumConfig
@@ -67,15 +66,11 @@ class Histogram:
         return out
 
 
-class _Pending(NamedTuple):
-    """A tuple of atoms: the garbage collector stops tracking it, so 100,000 of them
-    add nothing to a full collection's pause."""
-
-    metric: VitalName
-    route: str
-    value: float
-    due: float
-    client: int
+_Pending = tuple[VitalName, str, float, float, int]
+"""A CLS/INP value waiting to settle: (metric, route, value, due, client hash). A plain
+tuple of atoms, never a NamedTuple: the garbage collector stops tracking an exact tuple
+whose items are all atoms, so 100,000 of them add nothing to a full collection's pause
+(a NamedTuple subclass stays tracked: each full collection walked every one of them)."""
 
 
 class Aggregator:
@@ -104,7 +99,8 @@ class Aggregator:
         pending = self._pending.get(key)
         if pending is not None:
             # the latest value of a growing CLS/INP wins
-            self._pending[key] = pending._replace(value=report.value)
+            metric, route_was, _, due, hashed = pending
+            self._pending[key] = (metric, route_was, report.value, due, hashed)
             self.duplicates[report.metric] += 1
             return
         if key in self._seen:
@@ -114,8 +110,12 @@ class Aggregator:
         if report.metric in SETTLING:
             if len(self._pending) >= self.config.max_tracked_ids:
                 self._count(*self._pending.popitem(last=False), now)
-            self._pending[key] = _Pending(
-                report.metric, route, report.value, now + self.config.settle, client_key
+            self._pending[key] = (
+                report.metric,
+                route,
+                report.value,
+                now + self.config.settle,
+                client_key,
             )
         else:
             self._observe(report.metric, route, report.value, now, client_key)
@@ -138,7 +138,8 @@ class Aggregator:
         seen[key] = now + self.config.dedupe_window
 
     def _count(self, key: int, pending: _Pending, now: float) -> None:
-        self._observe(pending.metric, pending.route, pending.value, now, pending.client)
+        metric, route, value, _, client = pending
+        self._observe(metric, route, value, now, client)
         self._remember(key, now)
 
     def flush(self, now: float, *, everything: bool = False) -> int:
@@ -148,7 +149,7 @@ class Aggregator:
         while pending:
             key = next(iter(pending))
             item = pending[key]
-            if item.due > now and not everything:
+            if item[3] > now and not everything:  # due
                 break
             del pending[key]
             self._count(key, item, now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -147,6 +148,10 @@ class Daemon:
         for component in self.components:
             await component.start()
         self.scheduler.start()
+        # what start-up made (modules, config, rules, pools) lives as long as the process:
+        # out of the collector's reach, a full collection walks only what came since, so
+        # its pauses stay a few ms instead of 100 ms under thousands of beacons a second
+        gc.freeze()
         log.info(
             "monitor running",
             listen=f"{host}:{self.bound_port}",
