@@ -193,6 +193,8 @@ def sample_durations(url: str, seen: dict[str, float], out: Durations, errors: D
         for s in family.samples:
             if s.name == "monitor_rule_evaluation_seconds":
                 out["<rule evaluation>"].append(s.value)
+            if s.name == "monitor_rule_evaluations_total":
+                out["<evaluations>"].append(s.value)
             collector = s.labels.get("collector")
             if collector is None:
                 continue
@@ -283,15 +285,16 @@ def report(
     ratio = total["queries"] / total["baseline"] if total["baseline"] else float("nan")
     verdict = "OK" if ratio < 1.10 else "OVER"
     print(f"    sum of medians ratio queries/baseline: {ratio:.3f}   (target < 1.10: {verdict})")
-    print("\n    rule evaluation after each run (the alerting component), median ms:")
+    print("\n    rule evaluation (the alerting component, at most one a second), median ms:")
     for name in ("baseline", "queries"):
         evals = runs[name].get("<rule evaluation>", [])
-        jobs = sum(len(v) for c, v in runs[name].items() if not c.startswith("<"))
-        if evals:
+        counts = runs[name].get("<evaluations>", [])
+        if evals and len(counts) > 1:
             each = statistics.median(evals)
+            rate = (counts[-1] - counts[0]) / wall
             print(
-                f"    {name:<10} {each * 1000:6.2f} ms x {jobs / wall:5.2f} runs/s"
-                f" = {each * jobs / wall * 100:5.2f}% of a core"
+                f"    {name:<10} {each * 1000:6.2f} ms x {rate:5.2f} evaluations/s"
+                f" = {each * rate * 100:5.2f}% of a core"
             )
     query_runs = [v for c, vs in runs["queries"].items() if c.startswith("query:") for v in vs]
     print("\n(c) custom queries")

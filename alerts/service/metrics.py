@@ -7,6 +7,7 @@
     monitor_receiver_up{receiver="team"} 1.0
     monitor_alerting_leader 1.0
     monitor_rule_evaluation_seconds 0.004
+    monitor_rule_evaluations_total 1520.0
     monitor_alert_state_errors_total 0.0
     monitor_silences{source="runtime"} 1.0
 
@@ -87,6 +88,11 @@ class AlertMetrics(Collector):
             "monitor_rule_evaluation_seconds",
             "Duration of the last rule evaluation",
             value=engine.counters.last_eval_seconds,
+        )
+        yield CounterMetricFamily(
+            "monitor_rule_evaluations",
+            "Rule evaluations (at most one a second, after collections)",
+            value=engine.counters.evaluations,
         )
         silences = GaugeMetricFamily(
             "monitor_silences", "Silences in force now, by source", labels=["source"]
