@@ -128,7 +128,11 @@ class AlertEngine:
             for instance in self.state.instances.values():
                 if instance.state is State.FIRING and instance.key not in self.inherited:
                     self._notify(instance, now)
-        self._on_change()
+        if result.transitions:
+            # what /metrics shows of alerts changed; the evaluation's own duration and
+            # count are refreshed with the next render (a store change), so a cached
+            # body stays valid until then and scrapes are served from memory
+            self._on_change()
         return result
 
     # ------------------------------------------------------------------ dispatch

@@ -140,6 +140,9 @@ class Daemon:
                 # X-Forwarded-For is read by the endpoints that need a client address,
                 # with the number of proxies the operator trusts (rum.trusted_proxy_hops)
                 proxy_headers=False,
+                # Prometheus scrapes every 15-60 s over one keep-alive connection; with
+                # uvicorn's 5 s default every scrape opened a new one
+                timeout_keep_alive=75,
                 log_config=None,
                 timeout_graceful_shutdown=3,
             )
