@@ -198,9 +198,11 @@ def bench_exporter(dsn: str, tmp: Path, limit: int | None, requests: int) -> lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="200 scrapes per client")
+    parser.add_argument("--requests", type=int, help="scrapes per client and encoding")
+    parser.add_argument("--interval-scrapes", type=int, help="scrapes at the 15 s interval")
     args = parser.parse_args()
-    requests = 200 if args.full else 30
-    interval_scrapes = 40 if args.full else 8
+    requests = args.requests or (200 if args.full else 30)
+    interval_scrapes = args.interval_scrapes or (40 if args.full else 8)
     have_exporter = Path(EXPORTER).exists()
     verdicts = []
     with TestBed(replica=False) as bed, tempfile.TemporaryDirectory() as tmp_name:
