@@ -323,6 +323,18 @@ async def test_rate_limit_per_client() -> None:
         assert await rum.rejected("rate_limited") == 1
 
 
+async def test_forged_forwarded_for_from_a_direct_client_is_one_client() -> None:
+    """No trusted proxy (the default): X-Forwarded-For is whatever the client claims, so
+    rotating it neither escapes the rate limit nor counts as more clients. (uvicorn
+    used to rewrite the address from it for loopback peers, before our own reading.)"""
+    async with rum_daemon(rate_limit={"per_second": 0.1, "burst": 3}) as rum:
+        statuses = [
+            (await rum.post(lcp(), headers={"x-forwarded-for": f"203.0.113.{i}"})).status_code
+            for i in range(5)
+        ]
+        assert statuses == [204, 204, 204, 429, 429]
+
+
 async def raw_beacons(port: int, bodies: list[bytes]) -> list[int]:
     """POST each body on one keep-alive connection with a minimal HTTP/1.1 client (httpx
     costs more CPU per request than the endpoint itself); returns the status codes."""
