@@ -293,14 +293,15 @@ class RegressionRule(Rule):
                     observed.reset.append(labels)
                 if appended:
                     observed.appended.append((labels, point))
-                firing = bool(current) and self._firing(current, labels)
+                # the key only when the rule has instances: usually none, and the
+                # statements are thousands
+                key = instance_key(self.name, labels) if current else ""
+                instance = current.get(key) if current else None
+                firing = instance is not None and instance.state is State.FIRING
                 verdict = assess(points, point, s, firing=firing)
-                if verdict is None or not (verdict.active or current):
-                    continue  # nothing starts and, with no instance, nothing ends
-                key = instance_key(self.name, labels)
-                if not verdict.active and key not in current:
-                    continue
-                observed.observations[key] = Observation(
+                if verdict is None or not (verdict.active or instance is not None):
+                    continue  # nothing starts, and nothing is pending or firing to end
+                observed.observations[key or instance_key(self.name, labels)] = Observation(
                     labels, verdict.recent_mean, verdict.active, job, verdict.threshold
                 )
         horizon = now.monotonic - s.horizon
@@ -308,10 +309,6 @@ class RegressionRule(Rule):
             if labels not in seen and points and points[-1].monotonic >= horizon:
                 new_history[labels] = points  # collector down or query evicted: keep a while
         return observed
-
-    def _firing(self, current: Mapping[str, AlertInstance], labels: Labels) -> bool:
-        instance = current.get(instance_key(self.name, labels))
-        return instance is not None and instance.state is State.FIRING
 
     def context(self, instance: AlertInstance, labels: Mapping[str, str]) -> dict[str, Any]:
         ctx = super().context(instance, labels)

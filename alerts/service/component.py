@@ -62,7 +62,6 @@ class AlertingComponent(Component):
 
     def __init__(self, section: AlertingConfig, context: Context) -> None:
         self.section = section
-        self._min_gap = MIN_EVALUATION_GAP
         self.snapshots = context.store
         self.exposition = context.exposition
         self.ruleset = build_rules(section.rules, postgres_targets=section.postgres_targets)
@@ -207,7 +206,7 @@ class AlertingComponent(Component):
                 log.exception("rule evaluation failed")
             spent = time.perf_counter() - started
             pause = min(MAX_EVALUATION_PAUSE, spent * (1 / EVALUATION_SHARE - 1))
-            await asyncio.sleep(max(self._min_gap, pause))
+            await asyncio.sleep(max(MIN_EVALUATION_GAP, pause))
 
     def alerts_json(self, now: Clock | None = None) -> list[dict[str, Any]]:
         return alerts_json(self.engine, now)

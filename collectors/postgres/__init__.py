@@ -162,5 +162,8 @@ def server_of(target: PostgresTarget) -> tuple[str, str]:
 
 
 def sources(targets: Sequence[PostgresTarget], interval: float) -> list[Source]:
-    servers = Counter(server_of(t) for t in targets)
-    return [PostgresSource(t, interval, servers[server_of(t)] > 1) for t in targets]
+    servers = [server_of(t) for t in targets]
+    sharing = Counter(servers)
+    return [
+        PostgresSource(t, interval, sharing[s] > 1) for t, s in zip(targets, servers, strict=True)
+    ]

@@ -107,7 +107,7 @@ class Daemon:
             is_running=lambda: self.scheduler.running,
             extra_routes=routes,
         )
-        return DirectRoutes(app, app.routes)
+        return DirectRoutes(app)
 
     async def run(self) -> int:
         """Run until :meth:`request_stop` or SIGTERM/SIGINT; returns the exit status."""

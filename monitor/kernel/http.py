@@ -323,11 +323,11 @@ class DirectRoutes:
     exception handling); anything else (other methods, unknown paths) by ``app``.
     """
 
-    def __init__(self, app: Starlette, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, app: Starlette) -> None:
         self._app = app
         self._direct: dict[str, Route] = {
             route.path: route
-            for route in routes
+            for route in app.routes
             if isinstance(route, Route) and not route.param_convertors
         }
 

@@ -188,6 +188,7 @@ async def test_plain_routes_are_answered_without_the_router() -> None:
         is_running=lambda: True,
         extra_routes=routes,
     )
+    direct = DirectRoutes(app)
     routed: list[str] = []
     router = app.router
 
@@ -197,7 +198,6 @@ async def test_plain_routes_are_answered_without_the_router() -> None:
 
     app.router = counting_router  # type: ignore[assignment]
     app.middleware_stack = None  # rebuilt around the counting router
-    direct = DirectRoutes(app, router.routes)
     transport = httpx.ASGITransport(app=direct, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         r = await client.post("/vitals", content=b"12345")
