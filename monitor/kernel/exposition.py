@@ -10,15 +10,17 @@ renders the daemon's own health::
     monitor_collector_runs_total{collector="postgres",target="primary",status="success"} 12.0
 
 Scrapes do not go through that collector: :class:`Exposition` writes the same bytes, in
-the Prometheus text format or OpenMetrics, with :class:`~monitor.store_text.StoreText`
-for the store's samples (per-snapshot caches), prometheus_client for the self-metrics and
-for collectors registered by components. The body is cached per store generation and
+the Prometheus text format or OpenMetrics, with :class:`~monitor.kernel.store_text.StoreText`
+for the store's samples (per-snapshot caches) and
+:func:`~monitor.kernel.family_text.render_families` for the self-metrics and the families
+of collectors registered by components. The body is cached per store generation and
 format, and its gzip per body; once scrapes come in, both are rebuilt shortly after a
 store change (one render for a collection cycle's burst of changes), off the scrape's
-path, so a scrape at any other moment of the interval is served from memory. The big
-part, the store's samples, is rendered in a worker thread (:meth:`Exposition.render_async`),
-so a render of tens of thousands of samples never holds the event loop for longer than
-the interpreter's switch interval (5 ms).
+path, so a scrape at any other moment of the interval is served from memory. The render
+and its compression run in one worker thread (:meth:`Exposition.render_async`), so a
+render of tens of thousands of samples never holds the event loop for longer than the
+interpreter's switch interval (5 ms); only the components' families are collected on
+the loop, since they read state the loop changes.
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.kernel.family_text import render_families
 from monitor.kernel.snapshot import MetricKind, MetricSpec, Snapshot
 from monitor.kernel.snapshot_store import JobStatus, SnapshotStore
 from monitor.kernel.store_text import StoreText, unit_of
@@ -50,7 +51,7 @@ log = structlog.get_logger("monitor.exposition")
 
 CONTENT_TYPE_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-EOF_LINE = b"# EOF\n"
+EOF_LINE = "# EOF\n"
 RENDER_AHEAD_FOR = 600.0
 """A format not asked for in this many seconds (a one-off curl) is no longer rendered
 ahead; Prometheus asks for its format every scrape interval."""
@@ -141,17 +142,6 @@ class StoreCollector(Collector):
         yield from (up, duration, last, runs, info)
 
 
-class _FrozenSelfMetrics(Collector):
-    """The self-metrics of copies of the job statuses, safe to render in another thread."""
-
-    def __init__(self, store_collector: StoreCollector, statuses: list[JobStatus]) -> None:
-        self._store_collector = store_collector
-        self._statuses = statuses
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._store_collector.self_metrics(self._statuses)
-
-
 def _frozen(statuses: Iterable[JobStatus]) -> list[JobStatus]:
     # by hand: copy.copy of a slotted dataclass is five times slower, and a fleet has
     # hundreds of jobs
@@ -170,19 +160,6 @@ def _frozen(statuses: Iterable[JobStatus]) -> list[JobStatus]:
     ]
 
 
-def _text(registry: Collector) -> bytes:
-    return generate_latest(registry)
-
-
-def _openmetrics(registry: Collector) -> bytes:
-    body: bytes = generate_openmetrics(registry)  # type: ignore[no-untyped-call]
-    return body
-
-
-def _without_eof(body: bytes) -> bytes:
-    return body.removesuffix(EOF_LINE)
-
-
 class Exposition:
     """The daemon's private registry and a per-generation cache of its rendered text."""
 
@@ -197,7 +174,7 @@ class Exposition:
         self._store_collector = StoreCollector(store)
         self.registry.register(self._store_collector)
         # a scrape: self-metrics, the store's samples (StoreText), the extras
-        self._extra_registry = CollectorRegistry(auto_describe=False)
+        self._extras: list[Collector] = []
         self._store_text = StoreText()
         for collector in extra:
             self.register(collector)
@@ -218,7 +195,7 @@ class Exposition:
 
     def register(self, collector: Collector) -> None:
         self.registry.register(collector)
-        self._extra_registry.register(collector)
+        self._extras.append(collector)
 
     def _generation(self) -> tuple[int, int]:
         # a snapshot going stale changes the count without a new generation
@@ -234,20 +211,20 @@ class Exposition:
         generation = self._generation()
         body = self._cached(openmetrics, generation)
         if body is None:
-            body = self._prepare(openmetrics)()
+            body, _ = self._prepare(openmetrics, compressed=False)()
             self._cache[openmetrics] = (generation, body)
         return body
 
     async def render_async(self, openmetrics: bool = False, compressed: bool = False) -> bytes:
-        """The exposition (gzipped if ``compressed``); the store's samples are rendered
-        and the body compressed in a worker thread.
+        """The exposition (gzipped if ``compressed``), rendered and compressed in one
+        worker thread.
 
         What the render reads is taken on the loop first (the live snapshots, copies of
-        the job statuses, the components' collectors), so the loop may go on storing
+        the job statuses, the components' metric families), so the loop may go on storing
         snapshots meanwhile; a store change during the render is picked up next time.
         """
         self._wanted[(openmetrics, compressed)] = time.monotonic()
-        body = await self._body(openmetrics)
+        body = await self._body(openmetrics, compressed)
         if not compressed:
             return body
         cached = self._compressed.get(openmetrics)
@@ -256,32 +233,39 @@ class Exposition:
             cached = self._compressed[openmetrics] = (body, gzipped)
         return cached[1]
 
-    async def _body(self, openmetrics: bool) -> bytes:
+    async def _body(self, openmetrics: bool, compressed: bool) -> bytes:
         body = self._cached(openmetrics, self._generation())
         if body is not None:
             return body
         async with self._lock:  # one render at a time; a waiter usually finds it cached
             generation = self._generation()
             body = self._cached(openmetrics, generation)
-            if body is None:
-                body = await asyncio.to_thread(self._prepare(openmetrics))
-                self._cache[openmetrics] = (generation, body)
-            return body
+            if body is not None:
+                return body
+            built, gzipped = await asyncio.to_thread(self._prepare(openmetrics, compressed))
+            self._cache[openmetrics] = (generation, built)
+            if gzipped is not None:
+                self._compressed[openmetrics] = (built, gzipped)
+            return built
 
-    def _prepare(self, openmetrics: bool) -> Callable[[], bytes]:
-        """Reads everything the render needs now; returns the work left, thread-safe."""
+    def _prepare(
+        self, openmetrics: bool, compressed: bool
+    ) -> Callable[[], tuple[bytes, bytes | None]]:
+        """Reads everything the render needs now; returns the work left (the body, and
+        its gzip if ``compressed``), thread-safe."""
         snapshots: Sequence[Snapshot] = self._store.snapshots()
-        self_metrics = _FrozenSelfMetrics(self._store_collector, _frozen(self._store.statuses()))
-        generate = _openmetrics if openmetrics else _text
-        # components' collectors read state the loop changes: rendered here, on the loop
-        extras: bytes = generate(self._extra_registry)
+        statuses = _frozen(self._store.statuses())
+        # components' collectors read state the loop changes: collected here, on the loop
+        extras = [family for collector in self._extras for family in collector.collect()]
 
-        def build() -> bytes:
-            head: bytes = generate(self_metrics)
-            store = self._store_text.render(snapshots, openmetrics).encode()
-            if not openmetrics:
-                return head + store + extras
-            return _without_eof(head) + store + _without_eof(extras) + EOF_LINE
+        def build() -> tuple[bytes, bytes | None]:
+            text = (
+                render_families(self._store_collector.self_metrics(statuses), openmetrics)
+                + self._store_text.render(snapshots, openmetrics)
+                + render_families(extras, openmetrics)
+            )
+            body = (text + EOF_LINE if openmetrics else text).encode()
+            return body, gzip.compress(body, GZIP_LEVEL) if compressed else None
 
         return build
 

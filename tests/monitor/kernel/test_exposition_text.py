@@ -116,3 +116,33 @@ async def test_gzip_is_compressed_ahead_for_a_scraper_that_asked_for_it(
     second = await exposition.render_async(openmetrics=True, compressed=True)
     assert len(compressions) == 2  # the scrape found it ready
     assert b'y_lag_seconds{alpha="a",target="a",zeta="z"} 2.0' in gzip.decompress(second)
+
+
+async def test_a_gzip_scrape_renders_and_compresses_in_one_worker_thread_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scrape racing a fresh collection waits for one hop to a worker thread, not one
+    for the render and another for its gzip; the components' families are formatted
+    there too, with the store's samples."""
+    import asyncio
+    import gzip
+
+    import monitor.kernel.exposition as exposition_module
+
+    store = SnapshotStore()
+    exposition = Exposition(store, [Extra()])
+    hops: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def counting(func, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(exposition_module.asyncio, "to_thread", counting)
+    put(store, "one", "a", [LAG(1, "z", "a", target="a")])
+    body = gzip.decompress(await exposition.render_async(openmetrics=True, compressed=True))
+    assert hops == ["build"]
+    assert body == exposition.render(openmetrics=True)
+    assert b'z_extra{k="v"} 3.0\n# EOF\n' in body
+    # the same body uncompressed is the cached one: no hop at all
+    assert await exposition.render_async(openmetrics=True) == body and hops == ["build"]
