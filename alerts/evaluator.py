@@ -43,7 +43,9 @@ class HistoryChange:
     rule: str
     labels: Labels
     point: Point | None
-    """The point added, or None when the query's history restarted (counter reset)."""
+    """The point added (or dropped, with ``dropped``), or None when the query's history
+    restarted (counter reset)."""
+    dropped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ def evaluate(
             history[rule.name] = observed.history
             changes.extend(HistoryChange(rule.name, labels, None) for labels in observed.reset)
             changes.extend(HistoryChange(rule.name, lbl, pt) for lbl, pt in observed.appended)
+            changes.extend(HistoryChange(rule.name, lbl, pt, True) for lbl, pt in observed.dropped)
         observations = observed.observations
         for key in observations.keys() | current.keys():
             after, transition = _step(rule, key, current.get(key), observations.get(key), view, now)

@@ -20,6 +20,7 @@ class Journal:
     receivers: set[str] = field(default_factory=set)
     history: list[HistoryRow] = field(default_factory=list)
     history_reset: list[tuple[str, str]] = field(default_factory=list)
+    history_dropped: list[tuple[str, str, float]] = field(default_factory=list)
     history_before: dict[str, float] = field(default_factory=dict)
 
     def take(self) -> Journal:
@@ -31,6 +32,7 @@ class Journal:
             self.receivers,
             self.history,
             self.history_reset,
+            self.history_dropped,
             self.history_before,
         )
         self.clear()
@@ -44,6 +46,7 @@ class Journal:
         self.receivers |= older.receivers
         self.history = older.history + self.history
         self.history_reset = older.history_reset + self.history_reset
+        self.history_dropped = older.history_dropped + self.history_dropped
         self.history_before = {**older.history_before, **self.history_before}
 
     def clear(self) -> None:
@@ -53,4 +56,5 @@ class Journal:
         self.receivers = set()
         self.history = []
         self.history_reset = []
+        self.history_dropped = []
         self.history_before = {}

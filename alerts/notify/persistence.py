@@ -38,7 +38,9 @@ REFRESH_INSTANCES = 60.0
 DB_RETRY = 5.0
 """Seconds between write attempts while the state database is failing."""
 PRUNE_HISTORY = 600.0
-"""Seconds between prunings of regression history older than each rule's horizon."""
+"""Seconds between prunings of regression history older than twice each rule's horizon:
+the points a history drops are deleted as it drops them; this removes the series that
+stopped (a query evicted, a target removed), which memory forgets after one horizon."""
 
 
 class Persistence:
@@ -81,6 +83,8 @@ class Persistence:
             series = json.dumps(change.labels)
             if change.point is None:
                 journal.history_reset.append((change.rule, series))
+            elif change.dropped:
+                journal.history_dropped.append((change.rule, series, change.point.wall))
             else:
                 p = change.point
                 journal.history.append(HistoryRow(change.rule, series, p.wall, p.calls, p.seconds))
@@ -88,7 +92,7 @@ class Persistence:
             self._history_pruned = now.monotonic
             for rule in rules:
                 if isinstance(rule, RegressionRule):
-                    journal.history_before[rule.name] = now.wall - rule.settings.horizon
+                    journal.history_before[rule.name] = now.wall - 2 * rule.settings.horizon
 
     async def flush(self, instances: Mapping[str, AlertInstance], now: Clock) -> bool:
         """Write what changed; on failure keep it for the next flush. True when written."""
@@ -148,6 +152,7 @@ class Persistence:
         changes.receivers = [self._ledger.receiver_status[n] for n in taken.receivers]
         changes.history = list(taken.history)
         changes.history_reset = list(taken.history_reset)
+        changes.history_dropped = list(taken.history_dropped)
         changes.history_before = dict(taken.history_before)
         return changes
 

@@ -59,6 +59,7 @@ class Observed:
     history: Mapping[Labels, History] | None = None
     appended: list[tuple[Labels, Point]] = field(default_factory=list)
     reset: list[Labels] = field(default_factory=list)
+    dropped: list[tuple[Labels, Point]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,12 +288,13 @@ class RegressionRule(Rule):
                 labels = freeze(label_map)
                 seen.add(labels)
                 point = Point(now.monotonic, now.wall, count, sample.value)
-                points, appended, was_reset = record(previous.get(labels, ()), point, s)
+                points, appended, was_reset, dropped = record(previous.get(labels, ()), point, s)
                 new_history[labels] = points
                 if was_reset:
                     observed.reset.append(labels)
                 if appended:
                     observed.appended.append((labels, point))
+                observed.dropped.extend((labels, old) for old in dropped)
                 # the key only when the rule has instances: usually none, and the
                 # statements are thousands
                 key = instance_key(self.name, labels) if current else ""

@@ -174,6 +174,8 @@ class Changes:
     receivers: list[ReceiverStatus] = field(default_factory=list)
     history: list[HistoryRow] = field(default_factory=list)
     history_reset: list[tuple[str, str]] = field(default_factory=list)
+    history_dropped: list[tuple[str, str, float]] = field(default_factory=list)
+    """(rule, series, at) of points a regression history dropped (thinned or pruned)."""
     history_before: dict[str, float] = field(default_factory=dict)
     """Per rule: delete history points older than this wall time."""
 
@@ -189,6 +191,7 @@ class Changes:
                 self.receivers,
                 self.history,
                 self.history_reset,
+                self.history_dropped,
                 self.history_before,
             )
         )

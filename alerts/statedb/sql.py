@@ -127,6 +127,10 @@ def statements(changes: Changes) -> list[Statement]:
     )
     add(INSERT_HISTORY, (_row(h) for h in changes.history))
     add(
+        "DELETE FROM monitor_alert_history WHERE rule = ? AND series = ? AND at = ?",
+        changes.history_dropped,
+    )
+    add(
         "DELETE FROM monitor_alert_history WHERE rule = ? AND at < ?",
         changes.history_before.items(),
     )

@@ -358,50 +358,90 @@ async def test_record_says_what_was_sent(harness: Make, pagerduty: FakeReceiverS
     assert record.dedup_key == pagerduty.bodies()[0]["dedup_key"]
 
 
-async def test_regression_baseline_survives_a_restart(
-    harness: Make, pagerduty: FakeReceiverServer, tmp_path: Path
-) -> None:
-    calls = gauge("pg_stat_statements_calls_total", "calls", "datname", "queryid")
-    seconds = gauge("pg_stat_statements_exec_seconds_total", "s", "datname", "queryid")
-    total = {"calls": 0.0, "seconds": 0.0}
+STATEMENT_CALLS = gauge("pg_stat_statements_calls_total", "calls", "datname", "queryid")
+STATEMENT_SECONDS = gauge("pg_stat_statements_exec_seconds_total", "s", "datname", "queryid")
 
-    def view(h: Harness, mean: float) -> Any:
-        total["calls"] += 10
-        total["seconds"] += 10 * mean
-        job = ("postgres_statements", "primary")
-        return h.view(
-            {
-                job: [
-                    calls(total["calls"], "app", "42", target="primary"),
-                    seconds(total["seconds"], "app", "42", target="primary"),
-                ]
-            }
-        )
 
-    doc = {
+def statement_view(h: Harness, total: dict[str, float], mean: float) -> Any:
+    """Ten more calls of query 42 at ``mean`` seconds each, as the statements job reports."""
+    total["calls"] += 10
+    total["seconds"] += 10 * mean
+    job = ("postgres_statements", "primary")
+    return h.view(
+        {
+            job: [
+                STATEMENT_CALLS(total["calls"], "app", "42", target="primary"),
+                STATEMENT_SECONDS(total["seconds"], "app", "42", target="primary"),
+            ]
+        }
+    )
+
+
+def regression_doc(tmp_path: Path, window: str, baseline: str) -> dict[str, Any]:
+    return {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
         "rules": [
             {
                 "name": "PgQueryRegression",
-                "window": "60s",
-                "baseline": "300s",
+                "window": window,
+                "baseline": baseline,
                 "min_calls": 20,
                 "severity": "critical",
             }
         ],
     }
+
+
+async def slowdown_pages(
+    h: Harness, total: dict[str, float], pagerduty: FakeReceiverServer
+) -> dict[str, Any]:
+    """Query 42 five times slower for 70 s pages once, for the regression rule."""
+    for _ in range(7):
+        h.clock.advance(10)
+        await h.evaluate(statement_view(h, total, 0.050))
+    await h.deliver()
+    (trigger,) = pagerduty.bodies()
+    assert trigger["payload"]["class"] == "PgQueryRegression"
+    return trigger
+
+
+async def test_regression_baseline_survives_a_restart(
+    harness: Make, pagerduty: FakeReceiverServer, tmp_path: Path
+) -> None:
+    total = {"calls": 0.0, "seconds": 0.0}
+    doc = regression_doc(tmp_path, "60s", "300s")
     h = harness(config(pagerduty, **doc))
     await h.open()
     for _ in range(36):
-        await h.evaluate(view(h, 0.010))
+        await h.evaluate(statement_view(h, total, 0.010))
         h.clock.advance(10)
     await h.close()
     restarted = harness(config(pagerduty, **doc))
     await restarted.open()
-    for _ in range(7):
-        restarted.clock.advance(10)
-        await restarted.evaluate(view(restarted, 0.050))
-    await restarted.deliver()
-    (trigger,) = pagerduty.bodies()
-    assert trigger["payload"]["class"] == "PgQueryRegression"
+    trigger = await slowdown_pages(restarted, total, pagerduty)
     assert trigger["payload"]["custom_details"]["labels"]["queryid"] == "42"
+
+
+async def test_a_thinned_regression_history_is_thinned_in_the_state_database(
+    harness: Make, pagerduty: FakeReceiverServer, tmp_path: Path
+) -> None:
+    """Past the window, the history keeps one point per coarse step (a 24th of the
+    baseline) in memory and in the state database alike; a restart adopts exactly that,
+    and judges a slowdown against it."""
+    total = {"calls": 0.0, "seconds": 0.0}
+    doc = regression_doc(tmp_path, "60s", "1h")  # a point every 10 s, then every 150 s
+    h = harness(config(pagerduty, **doc))
+    await h.open()
+    for _ in range(450):  # 75 min: past the horizon (1 h + 70 s)
+        await h.evaluate(statement_view(h, total, 0.010))
+        h.clock.advance(10)
+    (in_memory,) = h.engine.state.history["PgQueryRegression"].values()
+    stored = (await h.db.load()).history
+    assert [row.at for row in stored] == [point.wall for point in in_memory]
+    assert len(stored) <= 9 + 26  # 60 s + slack at 10 s, 1 h at 150 s (~370 unthinned)
+    await h.close()
+    restarted = harness(config(pagerduty, **doc))
+    await restarted.open()
+    (adopted,) = restarted.engine.state.history["PgQueryRegression"].values()
+    assert [p.wall for p in adopted] == [p.wall for p in in_memory]
+    await slowdown_pages(restarted, total, pagerduty)

@@ -209,3 +209,21 @@ async def test_unreachable_postgres_is_a_clear_error() -> None:
     assert "s3cretpw" not in str(err.value)
     assert "cannot connect to the state store" in str(err.value)
     assert "s3cretpw" not in store.description
+
+
+async def test_thinned_history_points_are_deleted_one_by_one(store_url: str) -> None:
+    """A regression history thinned in memory is thinned in the state database: the
+    named points go, the series' other points and other series stay."""
+    clock = Clock(5000.0, 1_800_000_000.0)
+    store = open_state_db(StateConfig(url=store_url))
+    await store.open()
+    rows = [
+        HistoryRow("PgQueryRegression", series, clock.wall + i * 150.0, 10.0 * i, 0.1 * i)
+        for series in ('[["queryid","1"]]', '[["queryid","2"]]')
+        for i in range(4)
+    ]
+    await store.apply(Changes(history=rows))
+    thinned = [(r.rule, r.series, r.at) for r in rows[1:3]]
+    await store.apply(Changes(history_dropped=thinned))
+    assert (await store.load()).history == [rows[0], rows[3], *rows[4:]]
+    await store.close()
