@@ -11,9 +11,10 @@ renders the daemon's own health::
 
 Scrapes do not go through that collector: :class:`Exposition` writes the same bytes, in
 the Prometheus text format or OpenMetrics, with :class:`~monitor.kernel.store_text.StoreText`
-for the store's samples (per-snapshot caches) and
-:func:`~monitor.kernel.family_text.render_families` for the self-metrics and the families
-of collectors registered by components. The body is cached per store generation and
+for the store's samples (per-snapshot caches),
+:class:`~monitor.kernel.self_metrics_text.SelfMetricsText` for the self-metrics (per-job
+caches) and :func:`~monitor.kernel.family_text.render_families` for the families of
+collectors registered by components. The body is cached per store generation and
 format, and its gzip per body; once scrapes come in, both are rebuilt shortly after a
 store change (one render for a collection cycle's burst of changes), off the scrape's
 path, so a scrape at any other moment of the interval is served from memory. The render
@@ -43,6 +44,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.kernel.family_text import render_families
+from monitor.kernel.self_metrics_text import SelfMetricsText
 from monitor.kernel.snapshot import MetricKind, MetricSpec, Snapshot
 from monitor.kernel.snapshot_store import JobStatus, SnapshotStore
 from monitor.kernel.store_text import StoreText, unit_of
@@ -176,6 +178,7 @@ class Exposition:
         # a scrape: self-metrics, the store's samples (StoreText), the extras
         self._extras: list[Collector] = []
         self._store_text = StoreText()
+        self._self_metrics_text = SelfMetricsText(self._store_collector.self_metrics)
         for collector in extra:
             self.register(collector)
         self._store = store
@@ -260,7 +263,7 @@ class Exposition:
 
         def build() -> tuple[bytes, bytes | None]:
             text = (
-                render_families(self._store_collector.self_metrics(statuses), openmetrics)
+                self._self_metrics_text.render(statuses, openmetrics)
                 + self._store_text.render(snapshots, openmetrics)
                 + render_families(extras, openmetrics)
             )
