@@ -229,6 +229,13 @@ def main() -> None:
         tmp = Path(tmp_name)
         beds = [stack.enter_context(TestBed(replica=False)) for _ in range(args.clusters)]
         per_cluster = -(-DATABASES // args.clusters)
+        for bed in beds:
+            # the test bed's 50 connections are what 25 targets hold (two each): with
+            # them used up, the diagnostic job's own connection fails and the
+            # connection alerts fire, and the run measures a fleet in trouble
+            bed.primary.append_conf({"max_connections": 40 + 4 * per_cluster})
+            bed.primary.stop()
+            bed.primary.start()
         by_cluster = [
             databases(bed, min(per_cluster, DATABASES - i * per_cluster), i * per_cluster)
             for i, bed in enumerate(beds)

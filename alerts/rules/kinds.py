@@ -294,7 +294,8 @@ class RegressionRule(Rule):
                     observed.reset.append(labels)
                 if appended:
                     observed.appended.append((labels, point))
-                observed.dropped.extend((labels, old) for old in dropped)
+                if dropped:
+                    observed.dropped.extend((labels, old) for old in dropped)
                 # the key only when the rule has instances: usually none, and the
                 # statements are thousands
                 key = instance_key(self.name, labels) if current else ""

@@ -45,11 +45,13 @@ log = structlog.get_logger("alerts")
 
 STOP_GRACE = 3.0
 DRAIN_TIME = 3.0
-EVALUATION_SHARE = 0.05
-"""Rule evaluation runs on the event loop after collections; after an evaluation that
-took t seconds, the next one waits t * (1 / share - 1) seconds (requests meanwhile
-coalesce into it), so evaluation takes at most this share of the loop however many jobs
-finish per second: a 10 ms evaluation waits 0.19 s, a 100 ms one 1.9 s."""
+EVALUATION_SHARE = 0.02
+"""Rule evaluation runs after collections; after an evaluation that took t seconds, the
+next one waits t * (1 / share - 1) seconds (requests meanwhile coalesce into it), so
+evaluation takes at most this share of a core however many jobs finish per second: a
+20 ms evaluation waits 1 s, a 100 ms one 4.9 s. A fleet of 140 targets (2,300 statement
+series for the regression rule) evaluates in ~50 ms: at 5% it cost 3% of a core for
+evaluations every second or so, most of them over unchanged data."""
 MAX_EVALUATION_PAUSE = 5.0
 MIN_EVALUATION_GAP = 1.0
 """At most one evaluation a second: fifty custom queries or a fleet's hundreds of jobs
