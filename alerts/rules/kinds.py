@@ -28,6 +28,7 @@ from alerts.instance import AlertInstance, Clock, JobKey, State
 from alerts.labels import Labels, Matcher, PositionalMatcher, freeze, instance_key
 from alerts.rules.regression import History, Point, RegressionSettings, assess, record
 from alerts.series import JobState, SeriesView
+from monitor.kernel.snapshot import Sample
 
 IDENTITY_CACHE_MAX = 100_000
 """Per rule and label set: series identities kept between cycles."""
@@ -256,9 +257,19 @@ class NoDataRule(Rule):
         return f"no data for {self.metric}"
 
 
+SERIES_MEMO_LIMIT = 200_000
+"""Statement series whose labels a regression rule remembers; past it, it starts again."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class RegressionRule(Rule):
     settings: RegressionSettings
+    _series: dict[tuple[tuple[str, ...], tuple[str, ...]], Labels | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Per statement series (label names, values): its alert labels, or None when the
+    rule leaves it out (the ``other`` bucket, the matcher). Thousands of series each
+    evaluation: building, matching and sorting their labels was half the rule's time."""
 
     def observe(
         self,
@@ -276,16 +287,21 @@ class RegressionRule(Rule):
         new_history: dict[Labels, History] = {}
         observed = Observed({}, new_history)
         seen: set[Labels] = set()
+        series = self._series
+        if len(series) > SERIES_MEMO_LIMIT:
+            series.clear()
         for chunk in view.chunks(s.time_metric):
             for sample in chunk.samples:
                 entry = calls.get(sample.label_values)
                 if entry is None:
                     continue
                 count, job, names = entry
-                label_map = dict(zip(names, sample.label_values, strict=True))
-                if label_map.get("queryid") == "other" or not self.matcher.matches(label_map):
+                try:
+                    labels = series[names, sample.label_values]
+                except KeyError:
+                    labels = series[names, sample.label_values] = self._labels(names, sample)
+                if labels is None:
                     continue
-                labels = freeze(label_map)
                 seen.add(labels)
                 point = Point(now.monotonic, now.wall, count, sample.value)
                 points, appended, was_reset, dropped = record(previous.get(labels, ()), point, s)
@@ -312,6 +328,12 @@ class RegressionRule(Rule):
             if labels not in seen and points and points[-1].monotonic >= horizon:
                 new_history[labels] = points  # collector down or query evicted: keep a while
         return observed
+
+    def _labels(self, names: tuple[str, ...], sample: Sample) -> Labels | None:
+        label_map = dict(zip(names, sample.label_values, strict=True))
+        if label_map.get("queryid") == "other" or not self.matcher.matches(label_map):
+            return None
+        return freeze(label_map)
 
     def context(self, instance: AlertInstance, labels: Mapping[str, str]) -> dict[str, Any]:
         ctx = super().context(instance, labels)

@@ -58,10 +58,13 @@ RENDER_AHEAD_FOR = 600.0
 """A format not asked for in this many seconds (a one-off curl) is no longer rendered
 ahead; Prometheus asks for its format every scrape interval."""
 RENDER_AHEAD_DELAY = 1.0
-"""Seconds between a store change and the render ahead it starts: the jobs of one
-collection cycle finish within moments of each other, and custom queries are spread
-over the interval; one render a second at most covers them (a scrape in between renders
-for itself)."""
+"""The render ahead starts once the store has not changed for this many seconds: the
+jobs of one collection cycle finish within moments of each other (a fleet's 440 jobs over
+two or three seconds), so one render covers the burst (a scrape in between renders for
+itself)."""
+RENDER_AHEAD_MAX_WAIT = 5.0
+"""Seconds after the first change of a burst when the render ahead starts even if the
+store keeps changing (custom queries spread over the interval never pause for long)."""
 GZIP_LEVEL = 1
 """Fastest compression: /metrics text compresses ~10x even at level 1, and a large
 pg_stat_statements export (4 MB) takes ~17 ms instead of ~60 ms at level 5; zlib
@@ -171,6 +174,7 @@ class Exposition:
         extra: Iterable[Collector] = (),
         *,
         render_ahead_delay: float = RENDER_AHEAD_DELAY,
+        render_ahead_max_wait: float = RENDER_AHEAD_MAX_WAIT,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._store_collector = StoreCollector(store)
@@ -190,6 +194,7 @@ class Exposition:
         :data:`RENDER_AHEAD_FOR` are rendered (and compressed) ahead after a store change,
         the latest first."""
         self._render_ahead_delay = render_ahead_delay
+        self._render_ahead_max_wait = render_ahead_max_wait
         self._lock = asyncio.Lock()
         self._prerender_task: asyncio.Task[None] | None = None
         store.on_change(self._render_soon)
@@ -285,7 +290,15 @@ class Exposition:
 
     async def _prerender(self) -> None:
         try:
-            await asyncio.sleep(self._render_ahead_delay)  # one render for a burst of changes
+            # one render for a burst of changes: once the store is quiet for a moment
+            loop = asyncio.get_running_loop()
+            latest = loop.time() + self._render_ahead_max_wait
+            generation = self._generation()
+            while True:
+                await asyncio.sleep(min(self._render_ahead_delay, max(0.0, latest - loop.time())))
+                if self._generation() == generation or loop.time() >= latest:
+                    break
+                generation = self._generation()
             recent = time.monotonic() - RENDER_AHEAD_FOR
             wanted = sorted(self._wanted.items(), key=lambda item: -item[1])
             for openmetrics, compressed in [fmt for fmt, asked in wanted if asked >= recent]:

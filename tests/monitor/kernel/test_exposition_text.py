@@ -146,3 +146,32 @@ async def test_a_gzip_scrape_renders_and_compresses_in_one_worker_thread_call(
     assert b'z_extra{k="v"} 3.0\n# EOF\n' in body
     # the same body uncompressed is the cached one: no hop at all
     assert await exposition.render_async(openmetrics=True) == body and hops == ["build"]
+
+
+async def test_render_ahead_waits_for_a_quiet_moment_but_not_forever() -> None:
+    """A burst of changes (a fleet's jobs finishing over a few seconds) is rendered once,
+    after it; changes that never pause are rendered at least every max wait."""
+    import asyncio
+
+    store = SnapshotStore()
+    exposition = Exposition(store, render_ahead_delay=0.2, render_ahead_max_wait=1.0)
+    builds: list[float] = []
+    original = exposition._store_text.render
+
+    def counting(snapshots: Sequence[Snapshot], openmetrics: bool = False) -> str:
+        builds.append(openmetrics)  # in the worker thread
+        return original(snapshots, openmetrics)
+
+    await exposition.render_async()  # scraped once: rendered ahead from now on
+    exposition._store_text.render = counting  # type: ignore[method-assign]
+    for i in range(25):  # 0.5 s of changes, 20 ms apart
+        put(store, "one", "a", [LAG(i, "z", "a", target="a")])
+        await asyncio.sleep(0.02)
+    assert builds == []  # not while the burst goes on
+    await exposition.settled()
+    assert len(builds) == 1
+    started = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - started < 2.5:  # changes that never pause
+        put(store, "one", "a", [LAG(started, "z", "a", target="a")])
+        await asyncio.sleep(0.02)
+    assert 2 <= len(builds) <= 4  # rendered about once a second all the same
