@@ -28,7 +28,6 @@ from alerts.instance import AlertInstance, Clock, JobKey, State
 from alerts.labels import Labels, Matcher, PositionalMatcher, freeze, instance_key
 from alerts.rules.regression import History, Point, RegressionSettings, assess, record
 from alerts.series import JobState, SeriesView
-from monitor.kernel.snapshot import Sample
 
 IDENTITY_CACHE_MAX = 100_000
 """Per rule and label set: series identities kept between cycles."""
@@ -299,7 +298,9 @@ class RegressionRule(Rule):
                 try:
                     labels = series[names, sample.label_values]
                 except KeyError:
-                    labels = series[names, sample.label_values] = self._labels(names, sample)
+                    labels = series[names, sample.label_values] = self._labels(
+                        names, sample.label_values
+                    )
                 if labels is None:
                     continue
                 seen.add(labels)
@@ -329,8 +330,8 @@ class RegressionRule(Rule):
                 new_history[labels] = points  # collector down or query evicted: keep a while
         return observed
 
-    def _labels(self, names: tuple[str, ...], sample: Sample) -> Labels | None:
-        label_map = dict(zip(names, sample.label_values, strict=True))
+    def _labels(self, names: tuple[str, ...], values: tuple[str, ...]) -> Labels | None:
+        label_map = dict(zip(names, values, strict=True))
         if label_map.get("queryid") == "other" or not self.matcher.matches(label_map):
             return None
         return freeze(label_map)

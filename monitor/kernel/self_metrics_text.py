@@ -61,11 +61,12 @@ class SelfMetricsText:
             if len(self._jobs) > len(statuses):  # jobs gone: forget their lines
                 live = {(s.collector, s.target) for s in statuses}
                 self._jobs = {k: v for k, v in self._jobs.items() if k in live}
+            *headers, build_info = parts
             out = []
-            for header, column in zip(parts, columns, strict=False):
+            for header, column in zip(headers, columns, strict=True):
                 out.append(header)
                 out.extend(column)
-            out.append(parts[-1])  # monitor_build_info
+            out.append(build_info)
             return "".join(out)
 
 
